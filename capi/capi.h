@@ -1,0 +1,32 @@
+/* Declarations shared by the cgo code of the C ABI. The structs repeat the
+ * layout of their public twins in include/queuelink.h, which this package
+ * cannot include: its prototypes name the opaque handle types that cgo
+ * writes as void *. header_test.go checks that the two agree. */
+#ifndef QUEUELINK_CAPI_H
+#define QUEUELINK_CAPI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ql_msg {
+    int32_t kind;
+    int32_t owned;
+    int64_t priority;
+    void *data;
+    size_t len;
+} ql_msg;
+
+typedef struct ql_source_metrics {
+    int64_t id;
+    uint64_t count;
+    int64_t data_point_count;
+    double mean;
+    double median;
+    double stddev;
+} ql_source_metrics;
+
+/* The calling thread's last error message; see errmsg.c. */
+void ql_capi_set_errmsg(const char *msg, size_t len);
+const char *ql_capi_errmsg(void);
+
+#endif

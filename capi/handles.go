@@ -1,0 +1,107 @@
+package main
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	pointer "github.com/mattn/go-pointer"
+
+	"github.com/queuelink/queuelink/core"
+)
+
+// handleType is the type of object behind a handle.
+type handleType uint8
+
+const (
+	queueHandle handleType = iota + 1
+	linkHandle
+	readerHandle
+	writerHandle
+)
+
+func (t handleType) String() string {
+	switch t {
+	case queueHandle:
+		return "queue"
+	case linkHandle:
+		return "link"
+	case readerHandle:
+		return "reader"
+	case writerHandle:
+		return "writer"
+	}
+	return "unknown"
+}
+
+// handle is what a C handle points to: a go-pointer token maps to one.
+type handle struct {
+	typ   handleType
+	freed atomic.Bool
+
+	queue  *core.Queue
+	owner  bool // freeing this queue handle closes the queue
+	link   *core.Link
+	reader *core.Reader
+	writer *core.Writer
+}
+
+// freedHandlesKept is how many freed handles stay recognised as freed. A
+// token is an address from malloc, so once its table entry is dropped the
+// address may come back for a new handle; keeping the entry of a freed
+// handle stops a stale handle from reaching a new object until this many
+// later handles have been freed.
+const freedHandlesKept = 1 << 16
+
+var quarantine struct {
+	sync.Mutex // guards tokens and next
+	tokens     []unsafe.Pointer
+	next       int
+}
+
+// newHandle registers h and returns its token.
+func newHandle(h *handle) unsafe.Pointer {
+	return pointer.Save(h)
+}
+
+// lookup returns the live handle of type want behind token, or an error
+// that says what is wrong with it.
+func lookup(token unsafe.Pointer, want handleType) (*handle, error) {
+	if token == nil {
+		return nil, errorf(statusHandle, "%s handle is NULL", want)
+	}
+	h, ok := pointer.Restore(token).(*handle)
+	if !ok {
+		return nil, errorf(statusHandle, "%s handle %p is not a live handle of this library", want, token)
+	}
+	if h.typ != want {
+		return nil, errorf(statusHandle, "handle %p is a %s handle, expected a %s handle", token, h.typ, want)
+	}
+	if h.freed.Load() {
+		return nil, errorf(statusHandle, "%s handle %p was already freed", want, token)
+	}
+	return h, nil
+}
+
+// release marks the handle behind token freed, exactly once, and keeps it
+// in the quarantine. It returns the handle for the caller to tear down.
+func release(token unsafe.Pointer, want handleType) (*handle, error) {
+	h, err := lookup(token, want)
+	if err != nil {
+		return nil, err
+	}
+	if !h.freed.CompareAndSwap(false, true) {
+		return nil, errorf(statusHandle, "%s handle %p was already freed", want, token)
+	}
+
+	quarantine.Lock()
+	defer quarantine.Unlock()
+	if len(quarantine.tokens) < freedHandlesKept {
+		quarantine.tokens = append(quarantine.tokens, token)
+		return h, nil
+	}
+	pointer.Unref(quarantine.tokens[quarantine.next])
+	quarantine.tokens[quarantine.next] = token
+	quarantine.next = (quarantine.next + 1) % freedHandlesKept
+	return h, nil
+}

@@ -1,0 +1,208 @@
+package main
+
+/*
+#include <stdlib.h>
+#include "capi.h"
+*/
+import "C"
+
+import (
+	"math"
+	"unsafe"
+
+	"github.com/queuelink/queuelink/core"
+)
+
+func lookupQueue(q unsafe.Pointer) (*core.Queue, error) {
+	h, err := lookup(q, queueHandle)
+	if err != nil {
+		return nil, err
+	}
+	return h.queue, nil
+}
+
+//export ql_queue_new
+func ql_queue_new(order C.int, maxsize C.int64_t, out *unsafe.Pointer) (status C.int) {
+	defer recoverPanic(&status)
+	if out == nil {
+		return fail(errorf(statusInvalid, "ql_queue_new: out is NULL"))
+	}
+	size := int64(maxsize)
+	if size > math.MaxInt32 {
+		return fail(errorf(statusInvalid, "queue maxsize %d is too large; the largest bound is %d, or pass 0 for an unbounded queue", size, math.MaxInt32))
+	}
+	q, err := core.NewQueue(core.Order(order), int(size))
+	if err != nil {
+		return fail(err)
+	}
+	*out = newHandle(&handle{typ: queueHandle, queue: q, owner: true})
+	return statusOK
+}
+
+//export ql_queue_free
+func ql_queue_free(q unsafe.Pointer) (status C.int) {
+	defer recoverPanic(&status)
+	if q == nil {
+		return statusOK
+	}
+	h, err := release(q, queueHandle)
+	if err != nil {
+		return fail(err)
+	}
+	if h.owner {
+		h.queue.Close()
+	}
+	return statusOK
+}
+
+//export ql_queue_close
+func ql_queue_close(q unsafe.Pointer) (status C.int) {
+	defer recoverPanic(&status)
+	queue, err := lookupQueue(q)
+	if err != nil {
+		return fail(err)
+	}
+	queue.Close()
+	return statusOK
+}
+
+//export ql_queue_put
+func ql_queue_put(q unsafe.Pointer, kind C.int, data unsafe.Pointer, length C.size_t, timeoutUS C.int64_t) (status C.int) {
+	defer recoverPanic(&status)
+	return put(q, kind, 0, data, length, timeoutUS)
+}
+
+//export ql_queue_put_priority
+func ql_queue_put_priority(q unsafe.Pointer, kind C.int, priority C.int64_t, data unsafe.Pointer, length C.size_t, timeoutUS C.int64_t) (status C.int) {
+	defer recoverPanic(&status)
+	return put(q, kind, int64(priority), data, length, timeoutUS)
+}
+
+func put(q unsafe.Pointer, kind C.int, priority int64, data unsafe.Pointer, length C.size_t, timeoutUS C.int64_t) C.int {
+	queue, err := lookupQueue(q)
+	if err != nil {
+		return fail(err)
+	}
+	k := core.Kind(kind)
+	if kind < 0 || kind > math.MaxUint8 || !k.Valid() {
+		return fail(errorf(statusInvalid, "message kind %d is not QL_KIND_TEXT (1), QL_KIND_BYTES (2) or QL_KIND_PICKLE (3)", int(kind)))
+	}
+	if data == nil && length != 0 {
+		return fail(errorf(statusInvalid, "payload is NULL but its length is %d", uint64(length)))
+	}
+	if uint64(length) > math.MaxInt {
+		return fail(errorf(statusInvalid, "payload length %d is too large", uint64(length)))
+	}
+	payload := make([]byte, int(length))
+	if length > 0 {
+		copy(payload, unsafe.Slice((*byte)(data), int(length)))
+	}
+	return result(queue.Put(core.Message{Kind: k, Priority: priority, Payload: payload}, duration(timeoutUS)))
+}
+
+//export ql_queue_get
+func ql_queue_get(q unsafe.Pointer, timeoutUS C.int64_t, buf unsafe.Pointer, capacity C.size_t, msg *C.ql_msg) (status C.int) {
+	defer recoverPanic(&status)
+	queue, err := lookupQueue(q)
+	if err != nil {
+		return fail(err)
+	}
+	if msg == nil {
+		return fail(errorf(statusInvalid, "ql_queue_get: msg is NULL"))
+	}
+	m, err := queue.Get(duration(timeoutUS))
+	if err != nil {
+		return fail(err)
+	}
+	fillMessage(msg, m, buf, capacity)
+	return statusOK
+}
+
+// fillMessage copies m into msg, into buf when it fits, else into memory
+// from malloc that ql_msg_free releases.
+func fillMessage(msg *C.ql_msg, m core.Message, buf unsafe.Pointer, capacity C.size_t) {
+	n := len(m.Payload)
+	*msg = C.ql_msg{kind: C.int32_t(m.Kind), priority: C.int64_t(m.Priority), len: C.size_t(n)}
+	switch {
+	case buf != nil && uint64(n) <= uint64(capacity):
+		msg.data = buf
+	case n == 0:
+		return
+	default:
+		msg.data = C.malloc(C.size_t(n))
+		if msg.data == nil {
+			panic("malloc failed for a message payload")
+		}
+		msg.owned = 1
+	}
+	copy(unsafe.Slice((*byte)(msg.data), n), m.Payload)
+}
+
+//export ql_queue_len
+func ql_queue_len(q unsafe.Pointer, out *C.int64_t) (status C.int) {
+	defer recoverPanic(&status)
+	queue, err := lookupQueue(q)
+	if err != nil {
+		return fail(err)
+	}
+	if out == nil {
+		return fail(errorf(statusInvalid, "ql_queue_len: out is NULL"))
+	}
+	*out = C.int64_t(queue.Len())
+	return statusOK
+}
+
+//export ql_queue_maxsize
+func ql_queue_maxsize(q unsafe.Pointer, out *C.int64_t) (status C.int) {
+	defer recoverPanic(&status)
+	queue, err := lookupQueue(q)
+	if err != nil {
+		return fail(err)
+	}
+	if out == nil {
+		return fail(errorf(statusInvalid, "ql_queue_maxsize: out is NULL"))
+	}
+	*out = C.int64_t(queue.Maxsize())
+	return statusOK
+}
+
+//export ql_queue_is_closed
+func ql_queue_is_closed(q unsafe.Pointer, out *C.int) (status C.int) {
+	defer recoverPanic(&status)
+	queue, err := lookupQueue(q)
+	if err != nil {
+		return fail(err)
+	}
+	if out == nil {
+		return fail(errorf(statusInvalid, "ql_queue_is_closed: out is NULL"))
+	}
+	*out = boolInt(queue.Closed())
+	return statusOK
+}
+
+//export ql_queue_task_done
+func ql_queue_task_done(q unsafe.Pointer) (status C.int) {
+	defer recoverPanic(&status)
+	queue, err := lookupQueue(q)
+	if err != nil {
+		return fail(err)
+	}
+	return result(queue.TaskDone())
+}
+
+//export ql_queue_join
+func ql_queue_join(q unsafe.Pointer, timeoutUS C.int64_t) (status C.int) {
+	defer recoverPanic(&status)
+	queue, err := lookupQueue(q)
+	if err != nil {
+		return fail(err)
+	}
+	return result(queue.Join(duration(timeoutUS)))
+}
+
+func boolInt(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}

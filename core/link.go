@@ -1,0 +1,455 @@
+package core
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Direction is the side of a link a queue is registered on.
+type Direction int
+
+// Directions. Their values match QL_SOURCE and QL_DESTINATION in the C ABI.
+const (
+	Source      Direction = 1 // the link takes messages from the queue
+	Destination Direction = 2 // the link puts messages to the queue
+)
+
+func (d Direction) String() string {
+	switch d {
+	case Source:
+		return "source"
+	case Destination:
+		return "destination"
+	}
+	return fmt.Sprintf("Direction(%d)", int(d))
+}
+
+// Link moves messages from its source queues to its destination queues.
+//
+// Each source has one publisher goroutine that takes a message and puts it
+// to every destination registered at the moment it took it (fan-out);
+// several sources feeding one destination make a fan-in. The same payload
+// is shared by every destination, never copied.
+//
+// Publishers run while the link has at least one destination and Stop has
+// not been called since the last registration. Registering or
+// unregistering a queue never stops the publishers of other sources. A
+// publisher stopped while it waits for room in a full destination keeps
+// its message and delivers it to the remaining destinations first when it
+// starts again, so Stop loses nothing.
+type Link struct {
+	name string
+
+	mu       sync.Mutex // guards every field below, and the publishers' start and stop
+	nextID   int64
+	sources  []*source      // in id order
+	dests    []*destination // in id order
+	retiring []*publisher   // publishers of unregistered sources finishing their message
+	started  bool           // a publisher was ever started
+	stopped  bool           // Stop was called and nothing was registered since
+	closed   bool
+
+	// targets is the copy of dests that publishers read without the lock.
+	targets atomic.Pointer[[]*destination]
+}
+
+type destination struct {
+	id      int64
+	q       *Queue
+	removed chan struct{} // closed by unregistration, cancels a blocked put
+}
+
+type source struct {
+	id      int64
+	q       *Queue
+	metrics metrics
+	pub     *publisher // nil while no publisher runs
+
+	pending *delivery   // a message a stopped publisher could not finish; guarded by Link.mu
+	holding atomic.Bool // a publisher holds a message it has not delivered
+}
+
+type publisher struct {
+	src    *source
+	retire chan struct{} // closed: take no more messages, finish the current one
+	stop   chan struct{} // closed: abandon waiting and keep the message as pending
+	done   chan struct{} // closed when the goroutine returns
+
+	// pending is the source's unfinished delivery. The link hands it over
+	// before starting the goroutine and takes it back after done closes;
+	// in between only the goroutine touches it.
+	pending *delivery
+}
+
+// delivery is one message on its way to the destinations that were
+// registered when it was taken; next indexes the first not yet served.
+type delivery struct {
+	m       Message
+	targets []*destination
+	next    int
+}
+
+// NewLink returns a link with no queues. name labels it in log records.
+func NewLink(name string) *Link {
+	l := &Link{name: name}
+	l.targets.Store(&[]*destination{})
+	return l
+}
+
+// Name returns the name given to NewLink.
+func (l *Link) Name() string { return l.name }
+
+// Register adds q in direction dir and returns its id. Ids count up from 1
+// across both directions and are never reused. It returns ErrExists when q
+// is already registered in either direction.
+func (l *Link) Register(q *Queue, dir Direction) (int64, error) {
+	if q == nil {
+		return 0, fmt.Errorf("%w: queue is nil", ErrInvalid)
+	}
+	if dir != Source && dir != Destination {
+		return 0, fmt.Errorf("%w: direction %d is not source (1) or destination (2)", ErrInvalid, int(dir))
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, fmt.Errorf("link %q: %w", l.name, ErrClosed)
+	}
+	for _, s := range l.sources {
+		if s.q == q {
+			return 0, fmt.Errorf("%w: the queue is already registered as source %d of link %q", ErrExists, s.id, l.name)
+		}
+	}
+	for _, d := range l.dests {
+		if d.q == q {
+			return 0, fmt.Errorf("%w: the queue is already registered as destination %d of link %q", ErrExists, d.id, l.name)
+		}
+	}
+
+	l.nextID++
+	id := l.nextID
+	if dir == Source {
+		l.sources = append(l.sources, &source{id: id, q: q})
+	} else {
+		l.dests = append(l.dests, &destination{id: id, q: q, removed: make(chan struct{})})
+		l.publishTargets()
+	}
+	l.stopped = false
+	l.reconcile()
+	return id, nil
+}
+
+// Unregister detaches the queue with the given id from direction dir. A
+// source's publisher finishes the message it holds, then ends. A
+// destination gets no message taken after Unregister returns, and a put to
+// it that waits for room is abandoned.
+func (l *Link) Unregister(id int64, dir Direction) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return fmt.Errorf("link %q: %w", l.name, ErrClosed)
+	}
+
+	switch dir {
+	case Source:
+		for i, s := range l.sources {
+			if s.id != id {
+				continue
+			}
+			l.sources = append(l.sources[:i], l.sources[i+1:]...)
+			if s.pub != nil {
+				close(s.pub.retire)
+				l.retiring = append(l.retiring, s.pub)
+				s.pub = nil
+			} else if s.pending != nil {
+				l.abandon(s, s.pending)
+				s.pending = nil
+			}
+			l.reconcile()
+			return nil
+		}
+	case Destination:
+		for i, d := range l.dests {
+			if d.id != id {
+				continue
+			}
+			l.dests = append(l.dests[:i], l.dests[i+1:]...)
+			close(d.removed)
+			l.publishTargets()
+			l.reconcile()
+			return nil
+		}
+	default:
+		return fmt.Errorf("%w: direction %d is not source (1) or destination (2)", ErrInvalid, int(dir))
+	}
+	return fmt.Errorf("%w: link %q has no %s with id %d", ErrNotFound, l.name, dir, id)
+}
+
+// Queue returns the registered queue with the given id.
+func (l *Link) Queue(id int64) (*Queue, Direction, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.sources {
+		if s.id == id {
+			return s.q, Source, nil
+		}
+	}
+	for _, d := range l.dests {
+		if d.id == id {
+			return d.q, Destination, nil
+		}
+	}
+	return nil, 0, fmt.Errorf("%w: link %q has no queue with id %d", ErrNotFound, l.name, id)
+}
+
+// Stop stops every publisher and waits for them to end. Messages they hold
+// are kept and delivered first when a later registration starts them
+// again. Stopping twice is allowed.
+func (l *Link) Stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopped = true
+	l.reconcile()
+	l.stopRetiring()
+}
+
+// Close stops the link and detaches every queue; later calls return
+// ErrClosed. A message a publisher could not deliver goes back to the
+// front of its source when no destination received it yet; otherwise the
+// destinations that have room get it and the others are logged.
+func (l *Link) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.stopped = true
+	l.reconcile()
+	l.stopRetiring()
+	for _, s := range l.sources {
+		if s.pending != nil {
+			l.abandon(s, s.pending)
+			s.pending = nil
+		}
+	}
+	for _, d := range l.dests {
+		close(d.removed)
+	}
+	l.sources, l.dests = nil, nil
+	l.publishTargets()
+	l.closed = true
+}
+
+// IsAlive reports whether every source has a running publisher. It returns
+// ErrNotStarted when no publisher was ever started.
+func (l *Link) IsAlive() (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.started {
+		return false, ErrNotStarted
+	}
+	if len(l.sources) == 0 {
+		return false, nil
+	}
+	for _, s := range l.sources {
+		if s.pub == nil || isDone(s.pub.done) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// IsEmpty reports whether every registered queue is empty and no
+// publisher holds a message. With id > 0 it checks that queue and every
+// source instead of all queues.
+func (l *Link) IsEmpty(id int64) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	found := id <= 0
+	for _, s := range l.sources {
+		if s.id == id {
+			found = true
+		}
+		if s.q.Len() > 0 || s.holding.Load() || s.pending != nil {
+			return false, nil
+		}
+	}
+	for _, p := range l.retiring {
+		if !isDone(p.done) {
+			return false, nil
+		}
+	}
+	for _, d := range l.dests {
+		if d.id == id {
+			found = true
+		}
+		if (id <= 0 || d.id == id) && d.q.Len() > 0 {
+			return false, nil
+		}
+	}
+	if !found {
+		return false, fmt.Errorf("%w: link %q has no queue with id %d", ErrNotFound, l.name, id)
+	}
+	return true, nil
+}
+
+// IsDrained reports false before any publisher started, else IsEmpty(0).
+func (l *Link) IsDrained() bool {
+	l.mu.Lock()
+	started := l.started
+	l.mu.Unlock()
+	if !started {
+		return false
+	}
+	empty, _ := l.IsEmpty(0)
+	return empty
+}
+
+// Metrics returns a snapshot of every source's metrics in id order.
+func (l *Link) Metrics() []SourceMetrics {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]SourceMetrics, 0, len(l.sources))
+	for _, s := range l.sources {
+		out = append(out, s.metrics.snapshot(s.id))
+	}
+	return out
+}
+
+// publishTargets hands the publishers a fresh copy of dests. Callers hold mu.
+func (l *Link) publishTargets() {
+	targets := make([]*destination, len(l.dests))
+	copy(targets, l.dests)
+	l.targets.Store(&targets)
+}
+
+// reconcile starts or stops publishers so that they run exactly when the
+// link is open, not stopped and has a destination. Callers hold mu.
+// Publishers never take mu, so waiting for them here cannot deadlock.
+func (l *Link) reconcile() {
+	run := !l.closed && !l.stopped && len(l.dests) > 0
+	for _, s := range l.sources {
+		switch {
+		case run && (s.pub == nil || isDone(s.pub.done)):
+			s.pub = &publisher{
+				src:     s,
+				retire:  make(chan struct{}),
+				stop:    make(chan struct{}),
+				done:    make(chan struct{}),
+				pending: s.pending,
+			}
+			if s.pending != nil {
+				s.holding.Store(true)
+				s.pending = nil
+			}
+			l.started = true
+			log().Debug("publisher started", "link", l.name, "source", s.id)
+			go l.publish(s.pub)
+		case !run && s.pub != nil:
+			close(s.pub.stop)
+			<-s.pub.done
+			s.pending = s.pub.pending
+			s.pub = nil
+			log().Debug("publisher stopped", "link", l.name, "source", s.id)
+		}
+	}
+}
+
+// stopRetiring stops the publishers of unregistered sources. Callers hold mu.
+func (l *Link) stopRetiring() {
+	for _, p := range l.retiring {
+		close(p.stop)
+		<-p.done
+	}
+	l.retiring = nil
+}
+
+// publish is a publisher's goroutine.
+func (l *Link) publish(p *publisher) {
+	defer close(p.done)
+	s := p.src
+
+	if d := p.pending; d != nil {
+		p.pending = nil
+		if !l.deliver(p, d) {
+			return
+		}
+	}
+	for {
+		m, err := s.q.get(-1, p.retire, p.stop, &s.holding)
+		if err != nil {
+			if err == ErrClosed {
+				log().Info("source closed, publisher ended", "link", l.name, "source", s.id)
+			}
+			return
+		}
+		s.metrics.record(nanotime() - m.putAt)
+		if !l.deliver(p, &delivery{m: m, targets: *l.targets.Load()}) {
+			return
+		}
+	}
+}
+
+// deliver puts d's message to each of its remaining targets. It reports
+// false when the publisher was stopped first; the message is then kept as
+// the source's pending delivery, or abandoned if the source was
+// unregistered.
+func (l *Link) deliver(p *publisher, d *delivery) bool {
+	s := p.src
+	s.holding.Store(true)
+	defer s.holding.Store(false)
+
+	for d.next < len(d.targets) {
+		t := d.targets[d.next]
+		err := t.q.put(d.m, -1, p.stop, t.removed)
+		if err == ErrCanceled && isDone(p.stop) {
+			if isDone(p.retire) {
+				l.abandon(s, d)
+			} else {
+				p.pending = d
+			}
+			return false
+		}
+		if err == ErrClosed {
+			log().Warn("destination closed, message skipped", "link", l.name, "source", s.id, "destination", t.id)
+		}
+		d.next++
+	}
+	if err := s.q.TaskDone(); err != nil {
+		log().Warn("task_done on source failed", "link", l.name, "source", s.id, "error", err)
+	}
+	return true
+}
+
+// abandon settles a delivery that no publisher will finish. A message that
+// reached no destination returns to the front of its source; otherwise
+// each remaining destination gets it if it has room now.
+func (l *Link) abandon(s *source, d *delivery) {
+	if d.next == 0 && s.q.requeue(d.m) {
+		return
+	}
+	dropped := 0
+	for _, t := range d.targets[d.next:] {
+		if isDone(t.removed) {
+			continue
+		}
+		if err := t.q.Put(d.m, 0); err != nil {
+			dropped++
+		}
+	}
+	_ = s.q.TaskDone()
+	if dropped > 0 {
+		log().Error("message not delivered: destinations full or closed when the link shut down",
+			"link", l.name, "source", s.id, "destinations", dropped)
+	}
+}
+
+func isDone(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}

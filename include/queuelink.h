@@ -1,0 +1,365 @@
+/*
+ * queuelink.h: the C interface of libqueuelink.
+ *
+ * QueueLink routes messages between queues: one source to many destinations
+ * (fan-out), many sources to one destination (fan-in), or any mix. Readers
+ * turn a file descriptor or a path into a stream of line messages on a
+ * queue, and writers turn a queue back into bytes on a descriptor or a path.
+ * The engine runs in Go inside libqueuelink.so; this header is its contract.
+ *
+ * Conventions used by every function below:
+ *
+ *  - Handles (ql_queue, ql_link, ql_reader, ql_writer) are opaque. Every
+ *    call checks that a handle is live and of the expected type, so a NULL,
+ *    freed or wrong-type handle returns QL_ERR_HANDLE instead of crashing.
+ *  - Functions return a status code (QL_OK or a QL_ERR_* value) and pass
+ *    results back through out parameters, which are written only on QL_OK.
+ *    ql_strerror() names a status. ql_errmsg() returns the detail of the
+ *    last failure on the calling thread (the value, the path, the reason).
+ *  - Timeouts are int64_t microseconds: a negative timeout blocks until the
+ *    call can complete, zero never blocks, a positive value waits at most
+ *    that long. Closing or stopping the object a call waits on wakes it.
+ *  - Memory that the library returns is freed with ql_free() or
+ *    ql_msg_free(), never with the C library's free(). Destructors accept
+ *    NULL.
+ *  - Every function is thread-safe.
+ *  - Message payloads are byte arrays with an explicit length; they may
+ *    contain NUL bytes.
+ *
+ * A process that loads the library and then calls fork() must not use it in
+ * the child: the Go runtime does not survive fork(). Use it only in the
+ * parent, or exec a fresh program in the child.
+ */
+#ifndef QUEUELINK_H
+#define QUEUELINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * Version
+ * ---------------------------------------------------------------------- */
+
+#define QL_VERSION_MAJOR 0
+#define QL_VERSION_MINOR 1
+#define QL_VERSION_PATCH 0
+/* QL_VERSION_NUMBER is MAJOR * 10000 + MINOR * 100 + PATCH. */
+#define QL_VERSION_NUMBER \
+    (QL_VERSION_MAJOR * 10000 + QL_VERSION_MINOR * 100 + QL_VERSION_PATCH)
+
+/* Returns the QL_VERSION_NUMBER the loaded library was built with. A program
+ * compiled against this header should refuse a library whose major version
+ * differs from QL_VERSION_MAJOR. */
+int ql_version(void);
+
+/* ------------------------------------------------------------------------
+ * Status codes. Their values never change once released.
+ * ---------------------------------------------------------------------- */
+
+#define QL_OK 0
+#define QL_ERR_INVALID 1   /* an argument has an invalid value */
+#define QL_ERR_HANDLE 2    /* a handle is NULL, freed or of the wrong type */
+#define QL_ERR_CLOSED 3    /* the object is closed or stopped */
+#define QL_ERR_EMPTY 4     /* a get found no message within its timeout */
+#define QL_ERR_FULL 5      /* a put found no room within its timeout */
+#define QL_ERR_TIMEOUT 6   /* another wait (join, wait) timed out */
+#define QL_ERR_EXISTS 7    /* the queue is already registered on the link */
+#define QL_ERR_NOT_FOUND 8 /* no queue with that id in that direction */
+#define QL_ERR_IO 9        /* the operating system reported an error */
+#define QL_ERR_STATE 10    /* the call is not valid in the object's state */
+#define QL_ERR_INTERNAL 11 /* a bug in the library; the message has detail */
+
+/* Returns a static, human-readable name for a status code. Unknown codes
+ * give "unknown status". Never returns NULL. */
+const char *ql_strerror(int status);
+
+/* Returns the message of the last call that failed on the calling thread,
+ * or "" if none has failed. The string belongs to the library and stays
+ * valid until the next failing call on the same thread. Successful calls
+ * do not clear it. */
+const char *ql_errmsg(void);
+
+/* Frees memory that the library returned (strings from ql_errmsg() are not
+ * among them). Accepts NULL. */
+void ql_free(void *ptr);
+
+/* ------------------------------------------------------------------------
+ * Messages
+ * ---------------------------------------------------------------------- */
+
+/* Message kinds. A kind tells a consumer how to read the payload. */
+#define QL_KIND_TEXT 1   /* UTF-8 text */
+#define QL_KIND_BYTES 2  /* raw bytes */
+#define QL_KIND_PICKLE 3 /* a Python pickle; opaque to C */
+
+/* ql_msg is a message received from a queue. ql_queue_get() fills it; the
+ * caller releases it with ql_msg_free(). */
+typedef struct ql_msg {
+    int32_t kind;     /* one of QL_KIND_* */
+    int32_t owned;    /* nonzero when data was allocated by the library */
+    int64_t priority; /* the priority given at put time, 0 otherwise */
+    void *data;       /* the payload; not NUL-terminated */
+    size_t len;       /* the payload's length in bytes */
+} ql_msg;
+
+/* Releases the payload of a message filled by ql_queue_get() if the library
+ * allocated it, and resets the struct to zero. Accepts NULL and a message
+ * that is already released. */
+void ql_msg_free(ql_msg *msg);
+
+/* ------------------------------------------------------------------------
+ * Queues
+ * ---------------------------------------------------------------------- */
+
+typedef struct ql_queue ql_queue;
+
+/* Queue orders. */
+#define QL_ORDER_FIFO 0     /* first in, first out */
+#define QL_ORDER_LIFO 1     /* last in, first out */
+#define QL_ORDER_PRIORITY 2 /* lowest priority value first; ties FIFO */
+
+/* Creates a queue with the given order and bound. maxsize <= 0 makes an
+ * unbounded queue; a bounded queue blocks puts while it holds maxsize
+ * messages. On QL_OK *out receives a handle that the caller frees with
+ * ql_queue_free().
+ * Returns QL_ERR_INVALID for an unknown order or a NULL out. */
+int ql_queue_new(int order, int64_t maxsize, ql_queue **out);
+
+/* Closes the queue if it is open and frees the handle. Later calls with
+ * the handle return QL_ERR_HANDLE. Links, readers and writers that use the
+ * queue see it closed. Accepts NULL (returns QL_OK).
+ * Returns QL_ERR_HANDLE for a freed or wrong-type handle. */
+int ql_queue_free(ql_queue *q);
+
+/* Closes the queue: later puts return QL_ERR_CLOSED, gets return the
+ * messages still held and then QL_ERR_CLOSED, and every blocked put, get
+ * and join wakes. Closing twice is allowed. */
+int ql_queue_close(ql_queue *q);
+
+/* Puts a copy of len bytes at data, of the given kind, with priority 0.
+ * data may be NULL when len is 0. Blocks while a bounded queue is full,
+ * for at most timeout_us.
+ * Returns QL_ERR_FULL when the timeout passes, QL_ERR_CLOSED when the queue
+ * is closed (also while waiting), QL_ERR_INVALID for an unknown kind or a
+ * NULL data with a nonzero len. */
+int ql_queue_put(ql_queue *q, int kind, const void *data, size_t len,
+                 int64_t timeout_us);
+
+/* Same as ql_queue_put() with an explicit priority. A QL_ORDER_PRIORITY
+ * queue hands out the lowest priority first; other orders keep the value
+ * and pass it on with the message. */
+int ql_queue_put_priority(ql_queue *q, int kind, int64_t priority,
+                          const void *data, size_t len, int64_t timeout_us);
+
+/* Takes the next message, waiting at most timeout_us for one.
+ * buf and cap name an optional buffer of the caller's (buf may be NULL): a
+ * payload of at most cap bytes is copied there and msg->owned is 0;
+ * a larger one is allocated by the library and msg->owned is 1. Call
+ * ql_msg_free(msg) in both cases.
+ * Returns QL_ERR_EMPTY when the timeout passes, QL_ERR_CLOSED when the
+ * queue is closed and holds no more messages, QL_ERR_INVALID for a NULL
+ * msg. */
+int ql_queue_get(ql_queue *q, int64_t timeout_us, void *buf, size_t cap,
+                 ql_msg *msg);
+
+/* Stores the number of messages held in *out. */
+int ql_queue_len(ql_queue *q, int64_t *out);
+
+/* Stores the bound given to ql_queue_new() in *out (0 when unbounded). */
+int ql_queue_maxsize(ql_queue *q, int64_t *out);
+
+/* Stores 1 in *out when the queue is closed, else 0. */
+int ql_queue_is_closed(ql_queue *q, int *out);
+
+/* Marks one message taken with a get as processed, for ql_queue_join().
+ * Returns QL_ERR_STATE when called more times than messages were put. */
+int ql_queue_task_done(ql_queue *q);
+
+/* Blocks until every message ever put has been marked done with
+ * ql_queue_task_done(), for at most timeout_us.
+ * Returns QL_ERR_TIMEOUT when the timeout passes, QL_ERR_CLOSED when the
+ * queue is closed while messages are still unfinished. */
+int ql_queue_join(ql_queue *q, int64_t timeout_us);
+
+/* ------------------------------------------------------------------------
+ * Links
+ * ---------------------------------------------------------------------- */
+
+typedef struct ql_link ql_link;
+
+/* Directions of a queue on a link. */
+#define QL_SOURCE 1      /* the link takes messages from the queue */
+#define QL_DESTINATION 2 /* the link puts messages to the queue */
+
+/* Creates a link with no queues. On QL_OK *out receives a handle that the
+ * caller frees with ql_link_free(). name labels the link in log messages
+ * and may be NULL. */
+int ql_link_new(const char *name, ql_link **out);
+
+/* Stops the link (see ql_link_stop()), releases its queues and frees the
+ * handle. The queues themselves stay open and owned by their creators.
+ * Accepts NULL. */
+int ql_link_free(ql_link *link);
+
+/* Registers a queue in a direction and stores its id in *id. Ids count up
+ * from 1 per link across both directions and are never reused. One
+ * publisher per source moves each message it takes to every destination
+ * registered at that moment. Publishers start once the link has at least
+ * one source and one destination, and registering more queues does not
+ * stop the running ones; a registration after ql_link_stop() starts them
+ * again.
+ * Returns QL_ERR_EXISTS when the queue is already registered in either
+ * direction, QL_ERR_INVALID for an unknown direction, QL_ERR_CLOSED when
+ * the link was freed concurrently. */
+int ql_link_register(ql_link *link, ql_queue *q, int direction, int64_t *id);
+
+/* Detaches the queue with the given id from the given direction. A
+ * source's publisher finishes the message it holds first; a destination
+ * receives no message taken after this call returns.
+ * Returns QL_ERR_NOT_FOUND when no queue with that id is registered in that
+ * direction. */
+int ql_link_unregister(ql_link *link, int64_t id, int direction);
+
+/* Stores a new reference to the registered queue with the given id in
+ * *out; free it with ql_queue_free(), which then frees only that
+ * reference. Returns QL_ERR_NOT_FOUND for an unknown id. */
+int ql_link_queue(ql_link *link, int64_t id, ql_queue **out);
+
+/* Stops every publisher and waits for them to end. A message a publisher
+ * holds when it stops, waiting for room in a full destination, is kept and
+ * delivered first when the publishers start again. Stopping twice is
+ * allowed. */
+int ql_link_stop(ql_link *link);
+
+/* Stores 1 in *out when every source has a running publisher, else 0.
+ * Returns QL_ERR_STATE when no publisher was ever started. */
+int ql_link_is_alive(ql_link *link, int *out);
+
+/* Stores 1 in *out when every registered queue is empty and no publisher
+ * holds a message. With id > 0, only that queue and every source are
+ * checked. Returns QL_ERR_NOT_FOUND for an unknown id. */
+int ql_link_is_empty(ql_link *link, int64_t id, int *out);
+
+/* Stores 0 in *out if no publisher was ever started, else what
+ * ql_link_is_empty() with id 0 stores. */
+int ql_link_is_drained(ql_link *link, int *out);
+
+/* Metrics of one source's publisher. The times are in seconds and describe
+ * how long each of the last 100 messages waited in the source queue. */
+typedef struct ql_source_metrics {
+    int64_t id;               /* the source's id on the link */
+    uint64_t count;           /* messages moved since registration */
+    int64_t data_point_count; /* messages in the window, at most 100 */
+    double mean;              /* mean wait */
+    double median;            /* median wait */
+    double stddev;            /* population standard deviation of the wait */
+} ql_source_metrics;
+
+/* Fills out[0..cap) with the metrics of the link's sources, in id order,
+ * and stores in *count how many sources the link has (which may exceed
+ * cap: call again with a larger array). out may be NULL when cap is 0.
+ * Sources that have not moved a message yet are included with zeros. */
+int ql_link_metrics(ql_link *link, ql_source_metrics *out, size_t cap,
+                    size_t *count);
+
+/* ------------------------------------------------------------------------
+ * Readers: a file descriptor or path, line by line, into a queue
+ * ---------------------------------------------------------------------- */
+
+typedef struct ql_reader ql_reader;
+
+/* Starts a reader that reads fd line by line and puts one message per line
+ * on q, with kind QL_KIND_TEXT or QL_KIND_BYTES. Lines keep their '\n'; a
+ * last line without one is delivered as it is. The reader works on its own
+ * copy of the descriptor and never closes fd; the caller may close fd
+ * after this call returns. It ends at end of file, on ql_reader_stop(), or
+ * on a read error.
+ * Returns QL_ERR_INVALID for a negative fd or an unknown kind, QL_ERR_IO
+ * when fd is not open. */
+int ql_reader_new_fd(ql_queue *q, int fd, int kind, ql_reader **out);
+
+/* Same as ql_reader_new_fd() for a path, which the reader opens for
+ * reading now and closes when it ends.
+ * Returns QL_ERR_IO (with the path in ql_errmsg()) when it cannot be
+ * opened. */
+int ql_reader_new_path(ql_queue *q, const char *path, int kind,
+                       ql_reader **out);
+
+/* Stops the reader if it runs and frees the handle. Accepts NULL. */
+int ql_reader_free(ql_reader *r);
+
+/* Stops the reader and waits for it to end. Lines already read are
+ * delivered; a message waiting for room in a full queue is dropped only if
+ * the queue is closed. */
+int ql_reader_stop(ql_reader *r);
+
+/* Waits at most timeout_us for the reader to end, then returns how it
+ * ended: QL_OK after end of file or ql_reader_stop(), QL_ERR_IO after a
+ * read error, QL_ERR_CLOSED when its queue was closed. Returns
+ * QL_ERR_TIMEOUT while it still runs. */
+int ql_reader_wait(ql_reader *r, int64_t timeout_us);
+
+/* Stores 1 in *out while the reader runs, else 0. */
+int ql_reader_is_alive(ql_reader *r, int *out);
+
+/* Stores the number of messages the reader has put in *out. */
+int ql_reader_count(ql_reader *r, uint64_t *out);
+
+/* ------------------------------------------------------------------------
+ * Writers: a queue into a file descriptor or path
+ * ---------------------------------------------------------------------- */
+
+typedef struct ql_writer ql_writer;
+
+/* Path modes for ql_writer_new_path(). */
+#define QL_WRITE_TRUNCATE 0 /* create or truncate the file */
+#define QL_WRITE_APPEND 1   /* create or append to the file */
+
+/* Starts a writer that takes every message from q and writes its payload
+ * to fd. It writes through a buffer that it flushes whenever q runs empty,
+ * at least once a second, and when it ends; regular files are also synced
+ * to disk once a second and at the end. It works on its own copy of fd and
+ * never closes fd. It ends on ql_writer_stop(), when q is closed and
+ * empty, or on a write error. Calls ql_queue_task_done() on q for each
+ * message written. Payloads are written as they are, whatever their kind,
+ * so a QL_KIND_PICKLE message is written as its pickle bytes.
+ * Returns QL_ERR_INVALID for a negative fd, QL_ERR_IO when fd is not
+ * open. */
+int ql_writer_new_fd(ql_queue *q, int fd, ql_writer **out);
+
+/* Same as ql_writer_new_fd() for a path, opened with mode (a QL_WRITE_*
+ * value) when the first message arrives and closed when the writer ends.
+ * The path is checked now: a missing directory or a file that cannot be
+ * written returns QL_ERR_IO naming the path. */
+int ql_writer_new_path(ql_queue *q, const char *path, int mode,
+                       ql_writer **out);
+
+/* Stops the writer if it runs and frees the handle. Accepts NULL. */
+int ql_writer_free(ql_writer *w);
+
+/* Stops the writer: it writes the message it holds, flushes, syncs a
+ * regular file, closes a path it opened, and ends. Messages still in the
+ * queue stay there. */
+int ql_writer_stop(ql_writer *w);
+
+/* Waits at most timeout_us for the writer to end, then returns how it
+ * ended: QL_OK after ql_writer_stop() or a closed and empty queue,
+ * QL_ERR_IO after a write error. Returns QL_ERR_TIMEOUT while it still
+ * runs. */
+int ql_writer_wait(ql_writer *w, int64_t timeout_us);
+
+/* Stores 1 in *out while the writer runs, else 0. */
+int ql_writer_is_alive(ql_writer *w, int *out);
+
+/* Stores the number of messages the writer has written in *out. */
+int ql_writer_count(ql_writer *w, uint64_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QUEUELINK_H */
