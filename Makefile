@@ -15,7 +15,7 @@ CWARN   := -std=c99 -Wall -Wextra -Werror -pedantic
 CLINK   := -L$(ROOT)/$(BUILD) -lqueuelink -Wl,-rpath,$(ROOT)/$(BUILD) -lpthread
 
 GO_SOURCES := go.mod $(wildcard go.sum) $(wildcard core/*.go) $(wildcard capi/*.go)
-C_PROGRAMS := $(BUILD)/test_queuelink $(BUILD)/demo $(BUILD)/bench
+SANITIZE   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all lib test test-go test-c test-python demo bench clean
 
@@ -34,14 +34,20 @@ $(PYLIB): $(LIB)
 $(BUILD)/%: bindings/c/%.c include/queuelink.h $(LIB)
 	$(CC) $(CWARN) $(CFLAGS) -Iinclude -o $@ $< $(CLINK)
 
+# The same program built with AddressSanitizer and UndefinedBehaviorSanitizer.
+# The Go runtime inside the library runs under them without reports.
+$(BUILD)/%-sanitized: bindings/c/%.c include/queuelink.h $(LIB)
+	$(CC) $(CWARN) -O1 -g $(SANITIZE) -Iinclude -o $@ $< $(CLINK)
+
 test: test-go test-c test-python
 
 test-go:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
-test-c: $(BUILD)/test_queuelink
+test-c: $(BUILD)/test_queuelink $(BUILD)/test_queuelink-sanitized
 	$(BUILD)/test_queuelink
+	$(BUILD)/test_queuelink-sanitized
 
 test-python: $(PYLIB)
 	cd python && $(PYTHON) -m pytest -q tests

@@ -25,8 +25,17 @@ typedef struct ql_source_metrics {
     double stddev;
 } ql_source_metrics;
 
-/* The calling thread's last error message; see errmsg.c. */
+/* The calling thread's last error message; see support.c. */
 void ql_capi_set_errmsg(const char *msg, size_t len);
 const char *ql_capi_errmsg(void);
+
+/* A static name for each status code. */
+const char *ql_capi_status_name(int status);
+
+/* How many freed handle tokens stay reserved; see handles.go. */
+#define QL_CAPI_QUARANTINE_SIZE 65536
+
+/* Stores token in the quarantine slot and returns the token it held. */
+void *ql_capi_quarantine_swap(size_t slot, void *token);
 
 #endif

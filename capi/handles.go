@@ -1,5 +1,10 @@
 package main
 
+/*
+#include "capi.h"
+*/
+import "C"
+
 import (
 	"sync"
 	"sync/atomic"
@@ -46,17 +51,15 @@ type handle struct {
 	writer *core.Writer
 }
 
-// freedHandlesKept is how many freed handles stay recognised as freed. A
-// token is an address from malloc, so once its table entry is dropped the
-// address may come back for a new handle; keeping the entry of a freed
-// handle stops a stale handle from reaching a new object until this many
-// later handles have been freed.
-const freedHandlesKept = 1 << 16
-
+// Every handle is a go-pointer token: an address from malloc that the
+// token table maps to a *handle. Once a token is unreferenced, malloc may
+// hand its address out again for a new handle, so a stale handle could
+// reach a new object. To prevent that, a freed handle's token stays
+// allocated and in the table, marked freed, until QL_CAPI_QUARANTINE_SIZE
+// later handles have been freed; only then is it unreferenced.
 var quarantine struct {
-	sync.Mutex // guards tokens and next
-	tokens     []unsafe.Pointer
-	next       int
+	sync.Mutex     // guards next and the C-side slots
+	next       int // slot the next freed token goes to
 }
 
 // newHandle registers h and returns its token.
@@ -96,12 +99,10 @@ func release(token unsafe.Pointer, want handleType) (*handle, error) {
 
 	quarantine.Lock()
 	defer quarantine.Unlock()
-	if len(quarantine.tokens) < freedHandlesKept {
-		quarantine.tokens = append(quarantine.tokens, token)
-		return h, nil
+	old := C.ql_capi_quarantine_swap(C.size_t(quarantine.next), token)
+	quarantine.next = (quarantine.next + 1) % C.QL_CAPI_QUARANTINE_SIZE
+	if old != nil {
+		pointer.Unref(old)
 	}
-	pointer.Unref(quarantine.tokens[quarantine.next])
-	quarantine.tokens[quarantine.next] = token
-	quarantine.next = (quarantine.next + 1) % freedHandlesKept
 	return h, nil
 }

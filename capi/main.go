@@ -32,10 +32,7 @@ func ql_version() C.int {
 
 //export ql_strerror
 func ql_strerror(status C.int) *C.char {
-	if s, ok := statusStrings[int(status)]; ok {
-		return s
-	}
-	return statusStrings[-1]
+	return (*C.char)(unsafe.Pointer(C.ql_capi_status_name(status)))
 }
 
 //export ql_errmsg

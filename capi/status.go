@@ -34,31 +34,10 @@ const (
 	statusInternal = 11
 )
 
-var statusNames = map[int]string{
-	statusOK:       "ok",
-	statusInvalid:  "invalid argument",
-	statusHandle:   "invalid handle",
-	statusClosed:   "closed",
-	statusEmpty:    "queue is empty",
-	statusFull:     "queue is full",
-	statusTimeout:  "timed out",
-	statusExists:   "already registered",
-	statusNotFound: "not found",
-	statusIO:       "I/O error",
-	statusState:    "invalid state",
-	statusInternal: "internal error",
+// statusName returns the name ql_strerror gives a status code.
+func statusName(status int) string {
+	return C.GoString(C.ql_capi_status_name(C.int(status)))
 }
-
-// statusStrings holds C copies of statusNames, made once and never freed,
-// so ql_strerror can return static strings.
-var statusStrings = func() map[int]*C.char {
-	m := make(map[int]*C.char, len(statusNames)+1)
-	for code, name := range statusNames {
-		m[code] = C.CString(name)
-	}
-	m[-1] = C.CString("unknown status")
-	return m
-}()
 
 // apiError is an error with the status it maps to.
 type apiError struct {

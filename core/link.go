@@ -385,7 +385,8 @@ func (l *Link) publish(p *publisher) {
 			return
 		}
 		s.metrics.record(nanotime() - m.putAt)
-		if !l.deliver(p, &delivery{m: m, targets: *l.targets.Load()}) {
+		d := delivery{m: m, targets: *l.targets.Load()}
+		if !l.deliver(p, &d) {
 			return
 		}
 	}
@@ -407,7 +408,8 @@ func (l *Link) deliver(p *publisher, d *delivery) bool {
 			if isDone(p.retire) {
 				l.abandon(s, d)
 			} else {
-				p.pending = d
+				kept := *d // a copy, so the caller's delivery stays on its stack
+				p.pending = &kept
 			}
 			return false
 		}

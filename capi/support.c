@@ -1,0 +1,62 @@
+/* C-side state of the C ABI: what must live in C memory so that it is
+ * per-thread, static, or visible to leak checkers such as LeakSanitizer,
+ * which do not scan the Go heap. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "capi.h"
+
+/* The calling thread's last error message. Go code cannot own
+ * thread-local variables, but an exported Go function runs on the calling
+ * C thread, so it stores the message here through a call into C on that
+ * same thread. */
+static __thread char *last_error = NULL;
+
+void ql_capi_set_errmsg(const char *msg, size_t len) {
+    char *copy = malloc(len + 1);
+    if (copy == NULL) {
+        return; /* keep the previous message rather than lose both */
+    }
+    if (len > 0) {
+        memcpy(copy, msg, len);
+    }
+    copy[len] = '\0';
+    free(last_error);
+    last_error = copy;
+}
+
+const char *ql_capi_errmsg(void) {
+    return last_error != NULL ? last_error : "";
+}
+
+static const char *const status_names[] = {
+    "ok",
+    "invalid argument",
+    "invalid handle",
+    "closed",
+    "queue is empty",
+    "queue is full",
+    "timed out",
+    "already registered",
+    "not found",
+    "I/O error",
+    "invalid state",
+    "internal error",
+};
+
+const char *ql_capi_status_name(int status) {
+    if (status < 0 || (size_t)status >= sizeof status_names / sizeof status_names[0]) {
+        return "unknown status";
+    }
+    return status_names[status];
+}
+
+/* Tokens of freed handles, kept allocated so that their addresses are not
+ * reused for new handles while they are here (see handles.go). */
+static void *quarantine[QL_CAPI_QUARANTINE_SIZE];
+
+void *ql_capi_quarantine_swap(size_t slot, void *token) {
+    void *old = quarantine[slot];
+    quarantine[slot] = token;
+    return old;
+}
