@@ -377,6 +377,11 @@ func (l *Link) publish(p *publisher) {
 		}
 	}
 	for {
+		// get takes a waiting message even when a cancel channel is
+		// closed, so check first that the publisher may take another.
+		if isDone(p.stop) || isDone(p.retire) {
+			return
+		}
 		m, err := s.q.get(-1, p.retire, p.stop, &s.holding)
 		if err != nil {
 			if err == ErrClosed {

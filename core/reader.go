@@ -14,12 +14,27 @@ import (
 // readBufferSize is how many bytes a Reader asks the descriptor for at once.
 const readBufferSize = 64 << 10
 
+// Framing is how a Reader splits its input into messages.
+type Framing int
+
+// Framings. Their values match the QL_FRAME_* constants of the C ABI.
+const (
+	// FrameLines makes one message per line, split on '\n'.
+	FrameLines Framing = 0
+	// FrameConnection makes one message per frame of a Python
+	// multiprocessing Connection, as its send_bytes writes them.
+	FrameConnection Framing = 1
+)
+
 // ReaderOptions configures a Reader.
 type ReaderOptions struct {
-	// Kind is the kind of every message: KindText or KindBytes. The bytes
-	// are delivered as read, so text that is not valid UTF-8 is passed on
-	// unchanged rather than dropped.
+	// Kind is the kind of every message. Lines are KindText or KindBytes;
+	// the bytes are delivered as read, so text that is not valid UTF-8 is
+	// passed on unchanged rather than dropped. Connection frames are
+	// KindBytes, or KindPickle when the sender is trusted to send pickles.
 	Kind Kind
+	// Framing selects lines (the default) or Connection frames.
+	Framing Framing
 	// Name labels the reader in log records.
 	Name string
 }
@@ -30,8 +45,10 @@ type ReaderOptions struct {
 // character is never cut.
 //
 // A Reader ends at end of file, on Stop, on a read error, or when its
-// queue closes. It blocks while the queue is full, so it never drops a
-// line it has read unless the queue is closed.
+// queue closes. It waits while the queue is full, so it never drops a line
+// it has read unless the queue is closed. Stop never waits for room: lines
+// already read that do not fit are delivered in the background once the
+// queue has room.
 type Reader struct {
 	q    *Queue
 	f    *os.File
@@ -42,6 +59,10 @@ type Reader struct {
 	stop     chan struct{} // closed by Stop
 	done     chan struct{} // closed when the reading goroutine returns
 	err      error         // how the reader ended; written before done closes
+
+	// leftover holds lines read before Stop that found the queue full,
+	// in order; only the reading goroutine touches it.
+	leftover []Message
 }
 
 // NewReader starts a reader of f into q. The reader owns f and closes it
@@ -51,8 +72,13 @@ func NewReader(q *Queue, f *os.File, opts ReaderOptions) (*Reader, error) {
 	if q == nil || f == nil {
 		return nil, fmt.Errorf("%w: reader needs a queue and a file", ErrInvalid)
 	}
-	if opts.Kind != KindText && opts.Kind != KindBytes {
-		return nil, fmt.Errorf("%w: reader kind %d is not text (1) or bytes (2)", ErrInvalid, opts.Kind)
+	switch {
+	case opts.Framing == FrameLines && opts.Kind != KindText && opts.Kind != KindBytes:
+		return nil, fmt.Errorf("%w: a line reader's kind %d is not text (1) or bytes (2)", ErrInvalid, opts.Kind)
+	case opts.Framing == FrameConnection && opts.Kind != KindBytes && opts.Kind != KindPickle:
+		return nil, fmt.Errorf("%w: a Connection reader's kind %d is not bytes (2) or pickle (3)", ErrInvalid, opts.Kind)
+	case opts.Framing != FrameLines && opts.Framing != FrameConnection:
+		return nil, fmt.Errorf("%w: reader framing %d is not lines (0) or Connection frames (1)", ErrInvalid, opts.Framing)
 	}
 	r := &Reader{q: q, f: f, opts: opts, stop: make(chan struct{}), done: make(chan struct{})}
 	go r.run()
@@ -92,8 +118,10 @@ func (r *Reader) Err() error {
 	return r.err
 }
 
-// Stop asks the reader to end and waits until it has. Lines already read
-// from the file are delivered first, waiting for room in a full queue.
+// Stop asks the reader to end and waits until it has stopped reading. It
+// does not wait for room in a full queue: lines already read that do not
+// fit are put in the background as room appears, in order, and are
+// dropped (and logged) only if the queue closes first.
 func (r *Reader) Stop() {
 	r.stopOnce.Do(func() {
 		close(r.stop)
@@ -104,14 +132,28 @@ func (r *Reader) Stop() {
 }
 
 func (r *Reader) run() {
-	defer close(r.done)
-	defer r.f.Close()
 	log().Debug("reader started", "reader", r.opts.Name, "file", r.f.Name())
 
-	r.err = r.readLines()
-
+	if r.opts.Framing == FrameConnection {
+		r.err = r.readFrames()
+	} else {
+		r.err = r.readLines()
+	}
+	r.f.Close()
 	if r.err != nil && !errors.Is(r.err, ErrClosed) {
 		log().Error("reader failed", "reader", r.opts.Name, "file", r.f.Name(), "error", r.err)
+	}
+	leftover := r.leftover
+	r.leftover = nil
+	close(r.done)
+
+	for i, m := range leftover {
+		if err := r.q.Put(m, -1); err != nil {
+			log().Error("lines read before stop were dropped: the queue closed",
+				"reader", r.opts.Name, "lines", len(leftover)-i)
+			break
+		}
+		r.count.Add(1)
 	}
 	log().Debug("reader ended", "reader", r.opts.Name, "messages", r.count.Load())
 }
@@ -177,7 +219,23 @@ func (r *Reader) emit(head, rest []byte) error {
 	payload := make([]byte, len(head)+len(rest))
 	copy(payload, head)
 	copy(payload[len(head):], rest)
-	if err := r.q.Put(Message{Kind: r.opts.Kind, Payload: payload}, -1); err != nil {
+	return r.put(payload)
+}
+
+// put puts a payload that the reader no longer touches on the queue.
+func (r *Reader) put(payload []byte) error {
+	m := Message{Kind: r.opts.Kind, Payload: payload}
+
+	if len(r.leftover) > 0 {
+		r.leftover = append(r.leftover, m) // keep order behind the earlier ones
+		return nil
+	}
+	err := r.q.put(m, -1, r.stop, nil) // Stop cancels only a wait for room
+	if err == ErrCanceled {
+		r.leftover = append(r.leftover, m)
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	r.count.Add(1)

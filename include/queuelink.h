@@ -292,9 +292,10 @@ int ql_reader_new_path(ql_queue *q, const char *path, int kind,
 /* Stops the reader if it runs and frees the handle. Accepts NULL. */
 int ql_reader_free(ql_reader *r);
 
-/* Stops the reader and waits for it to end. Lines already read are
- * delivered; a message waiting for room in a full queue is dropped only if
- * the queue is closed. */
+/* Stops the reader and waits until it has stopped reading. It never waits
+ * for room in a full queue: lines already read that do not fit are put in
+ * the background, in order, as room appears, and are dropped only if the
+ * queue is closed first. */
 int ql_reader_stop(ql_reader *r);
 
 /* Waits at most timeout_us for the reader to end, then returns how it
