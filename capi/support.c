@@ -1,6 +1,7 @@
 /* C-side state of the C ABI: what must live in C memory so that it is
  * per-thread, static, or visible to leak checkers such as LeakSanitizer,
  * which do not scan the Go heap. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,10 +10,21 @@
 /* The calling thread's last error message. Go code cannot own
  * thread-local variables, but an exported Go function runs on the calling
  * C thread, so it stores the message here through a call into C on that
- * same thread. */
-static __thread char *last_error = NULL;
+ * same thread. A thread-specific key frees the message when the thread
+ * exits. */
+static pthread_key_t last_error_key;
+static pthread_once_t last_error_once = PTHREAD_ONCE_INIT;
+static int last_error_ready;
+
+static void make_last_error_key(void) {
+    last_error_ready = pthread_key_create(&last_error_key, free) == 0;
+}
 
 void ql_capi_set_errmsg(const char *msg, size_t len) {
+    pthread_once(&last_error_once, make_last_error_key);
+    if (!last_error_ready) {
+        return;
+    }
     char *copy = malloc(len + 1);
     if (copy == NULL) {
         return; /* keep the previous message rather than lose both */
@@ -21,12 +33,19 @@ void ql_capi_set_errmsg(const char *msg, size_t len) {
         memcpy(copy, msg, len);
     }
     copy[len] = '\0';
-    free(last_error);
-    last_error = copy;
+    free(pthread_getspecific(last_error_key));
+    if (pthread_setspecific(last_error_key, copy) != 0) {
+        free(copy);
+    }
 }
 
 const char *ql_capi_errmsg(void) {
-    return last_error != NULL ? last_error : "";
+    pthread_once(&last_error_once, make_last_error_key);
+    if (!last_error_ready) {
+        return "";
+    }
+    const char *msg = pthread_getspecific(last_error_key);
+    return msg != NULL ? msg : "";
 }
 
 static const char *const status_names[] = {

@@ -11,11 +11,13 @@ import (
 // the caller owns and closes, so the engine never closes a descriptor it
 // did not open. For reading set write to false, for writing true.
 //
-// A pipe or character device is opened anew through /proc/self/fd, which
-// gives an independent open file description that the Go runtime can wait
-// on without blocking a thread, so a blocked read or write can be
-// interrupted with a deadline. Other descriptors (regular files, sockets)
-// are duplicated and share their file offset with fd.
+// The returned file is in non-blocking mode, so the Go runtime waits on it
+// without blocking a thread and a deadline interrupts a blocked read or
+// write. A pipe or character device is opened anew through /proc/self/fd,
+// which gives an independent open file description. A socket is
+// duplicated and switched to non-blocking mode, which the socket's other
+// descriptors share. Other descriptors, such as regular files, are
+// duplicated and share their file offset with fd.
 func OpenDescriptor(fd int, write bool) (*os.File, error) {
 	if fd < 0 {
 		return nil, fmt.Errorf("%w: file descriptor %d is negative", ErrInvalid, fd)
@@ -26,18 +28,28 @@ func OpenDescriptor(fd int, write bool) (*os.File, error) {
 	}
 
 	name := "fd " + strconv.Itoa(fd)
-	kind := st.Mode & syscall.S_IFMT
-	if kind == syscall.S_IFIFO || kind == syscall.S_IFCHR {
-		flags := os.O_RDONLY
+	switch st.Mode & syscall.S_IFMT {
+	case syscall.S_IFIFO, syscall.S_IFCHR:
+		flags := syscall.O_RDONLY
 		if write {
-			flags = os.O_WRONLY
+			flags = syscall.O_WRONLY
 		}
-		// O_NONBLOCK keeps the open of a pipe's write end from waiting for
-		// a reader; the runtime then uses the poller for every transfer.
-		f, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(fd), flags|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		// O_NONBLOCK also keeps the open of a pipe's write end from
+		// waiting for a reader.
+		reopened, err := syscall.Open("/proc/self/fd/"+strconv.Itoa(fd), flags|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 		if err == nil {
-			return f, nil
+			return os.NewFile(uintptr(reopened), name), nil
 		}
+	case syscall.S_IFSOCK:
+		dup, err := dupCloexec(fd)
+		if err != nil {
+			return nil, fmt.Errorf("duplicating file descriptor %d failed: %w", fd, err)
+		}
+		if err := syscall.SetNonblock(dup, true); err != nil {
+			syscall.Close(dup)
+			return nil, fmt.Errorf("making socket descriptor %d non-blocking failed: %w", fd, err)
+		}
+		return os.NewFile(uintptr(dup), name), nil
 	}
 
 	dup, err := dupCloexec(fd)

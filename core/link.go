@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Direction is the side of a link a queue is registered on.
@@ -175,9 +176,9 @@ func (l *Link) Unregister(id int64, dir Direction) error {
 				continue
 			}
 			l.dests = append(l.dests[:i], l.dests[i+1:]...)
+			l.reconcile()
 			close(d.removed)
 			l.publishTargets()
-			l.reconcile()
 			return nil
 		}
 	default:
@@ -391,6 +392,22 @@ func (l *Link) publish(p *publisher) {
 		}
 		s.metrics.record(nanotime() - m.putAt)
 		d := delivery{m: m, targets: *l.targets.Load()}
+		if len(d.targets) == 0 {
+			// The last destination was unregistered after the get began;
+			// the link is about to stop this publisher. Put the message
+			// back rather than deliver it to nobody.
+			if !s.q.requeue(m) {
+				log().Error("message dropped: no destination and the source closed", "link", l.name, "source", s.id)
+			}
+			select {
+			case <-p.stop:
+				return
+			case <-p.retire:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			continue
+		}
 		if !l.deliver(p, &d) {
 			return
 		}

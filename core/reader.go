@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -57,8 +58,11 @@ type Reader struct {
 	count    atomic.Uint64
 	stopOnce sync.Once
 	stop     chan struct{} // closed by Stop
+	opened   chan struct{} // closed once f is set; f is not written after
 	done     chan struct{} // closed when the reading goroutine returns
 	err      error         // how the reader ended; written before done closes
+
+	fifo string // path of a named pipe that run opens, or ""
 
 	// leftover holds lines read before Stop that found the queue full,
 	// in order; only the reading goroutine touches it.
@@ -69,24 +73,41 @@ type Reader struct {
 // when it ends; pass a descriptor from OpenDescriptor to keep the
 // caller's own open.
 func NewReader(q *Queue, f *os.File, opts ReaderOptions) (*Reader, error) {
-	if q == nil || f == nil {
-		return nil, fmt.Errorf("%w: reader needs a queue and a file", ErrInvalid)
+	if f == nil {
+		return nil, fmt.Errorf("%w: reader needs a file", ErrInvalid)
 	}
-	switch {
-	case opts.Framing == FrameLines && opts.Kind != KindText && opts.Kind != KindBytes:
-		return nil, fmt.Errorf("%w: a line reader's kind %d is not text (1) or bytes (2)", ErrInvalid, opts.Kind)
-	case opts.Framing == FrameConnection && opts.Kind != KindBytes && opts.Kind != KindPickle:
-		return nil, fmt.Errorf("%w: a Connection reader's kind %d is not bytes (2) or pickle (3)", ErrInvalid, opts.Kind)
-	case opts.Framing != FrameLines && opts.Framing != FrameConnection:
-		return nil, fmt.Errorf("%w: reader framing %d is not lines (0) or Connection frames (1)", ErrInvalid, opts.Framing)
+	r, err := newReader(q, opts)
+	if err != nil {
+		return nil, err
 	}
-	r := &Reader{q: q, f: f, opts: opts, stop: make(chan struct{}), done: make(chan struct{})}
+	r.f = f
+	close(r.opened)
 	go r.run()
 	return r, nil
 }
 
 // OpenReader opens path for reading and starts a reader of it into q.
+//
+// Opening a named pipe waits for a writer, so for a named pipe the reader
+// checks the path now and opens it in the background instead.
 func OpenReader(q *Queue, path string, opts ReaderOptions) (*Reader, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Mode()&os.ModeNamedPipe != 0 {
+		if err := syscall.Access(path, 4 /* R_OK */); err != nil {
+			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		r, err := newReader(q, opts)
+		if err != nil {
+			return nil, err
+		}
+		r.fifo = path
+		go r.run()
+		return r, nil
+	}
+
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -97,6 +118,28 @@ func OpenReader(q *Queue, path string, opts ReaderOptions) (*Reader, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// newReader checks the options and returns a reader that is not started.
+func newReader(q *Queue, opts ReaderOptions) (*Reader, error) {
+	if q == nil {
+		return nil, fmt.Errorf("%w: reader needs a queue", ErrInvalid)
+	}
+	switch {
+	case opts.Framing == FrameLines && opts.Kind != KindText && opts.Kind != KindBytes:
+		return nil, fmt.Errorf("%w: a line reader's kind %d is not text (1) or bytes (2)", ErrInvalid, opts.Kind)
+	case opts.Framing == FrameConnection && opts.Kind != KindBytes && opts.Kind != KindPickle:
+		return nil, fmt.Errorf("%w: a Connection reader's kind %d is not bytes (2) or pickle (3)", ErrInvalid, opts.Kind)
+	case opts.Framing != FrameLines && opts.Framing != FrameConnection:
+		return nil, fmt.Errorf("%w: reader framing %d is not lines (0) or Connection frames (1)", ErrInvalid, opts.Framing)
+	}
+	return &Reader{
+		q:      q,
+		opts:   opts,
+		stop:   make(chan struct{}),
+		opened: make(chan struct{}),
+		done:   make(chan struct{}),
+	}, nil
 }
 
 // Count returns the number of messages put so far.
@@ -125,13 +168,24 @@ func (r *Reader) Err() error {
 func (r *Reader) Stop() {
 	r.stopOnce.Do(func() {
 		close(r.stop)
-		// Wakes a read blocked on a pipe; regular files do not block.
+		if !r.waitOpened() {
+			return
+		}
+		// Wakes a read blocked on a pipe or socket; regular files do not block.
 		_ = r.f.SetReadDeadline(time.Now())
 	})
 	<-r.done
 }
 
 func (r *Reader) run() {
+	if r.fifo != "" {
+		if err := r.openFIFO(); err != nil {
+			r.err = err
+			log().Error("reader failed", "reader", r.opts.Name, "error", err)
+			close(r.done)
+			return
+		}
+	}
 	log().Debug("reader started", "reader", r.opts.Name, "file", r.f.Name())
 
 	if r.opts.Framing == FrameConnection {
