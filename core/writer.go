@@ -165,7 +165,10 @@ func (w *Writer) writeMessages() error {
 		}
 		var m Message
 		var err error
-		if timeout < 0 && dirty {
+		if isDone(w.stop) {
+			// get would keep taking messages while the queue holds any.
+			err = ErrCanceled
+		} else if timeout < 0 && dirty {
 			err = ErrEmpty // the flush is due now
 		} else {
 			m, err = w.q.get(timeout, w.stop, nil, nil)

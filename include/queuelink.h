@@ -276,14 +276,16 @@ typedef struct ql_reader ql_reader;
  * on q, with kind QL_KIND_TEXT or QL_KIND_BYTES. Lines keep their '\n'; a
  * last line without one is delivered as it is. The reader works on its own
  * copy of the descriptor and never closes fd; the caller may close fd
- * after this call returns. It ends at end of file, on ql_reader_stop(), or
- * on a read error.
+ * after this call returns. A socket is switched to non-blocking mode,
+ * which its other descriptors share. The reader ends at end of file, on
+ * ql_reader_stop(), or on a read error.
  * Returns QL_ERR_INVALID for a negative fd or an unknown kind, QL_ERR_IO
  * when fd is not open. */
 int ql_reader_new_fd(ql_queue *q, int fd, int kind, ql_reader **out);
 
 /* Same as ql_reader_new_fd() for a path, which the reader opens for
- * reading now and closes when it ends.
+ * reading now and closes when it ends. A named pipe is checked now and
+ * opened in the background, since opening one waits for a writer.
  * Returns QL_ERR_IO (with the path in ql_errmsg()) when it cannot be
  * opened. */
 int ql_reader_new_path(ql_queue *q, const char *path, int kind,
