@@ -65,6 +65,10 @@ func TestHeaderConstantsMatchEngine(t *testing.T) {
 		"QL_DESTINATION":    int(core.Destination),
 		"QL_WRITE_TRUNCATE": writeTruncate,
 		"QL_WRITE_APPEND":   writeAppend,
+		"QL_LOG_DEBUG":      logDebug,
+		"QL_LOG_INFO":       logInfo,
+		"QL_LOG_WARNING":    logWarning,
+		"QL_LOG_ERROR":      logError,
 	}
 	for name, value := range want {
 		got, ok := defines[name]

@@ -14,6 +14,9 @@
  *    freed or wrong-type handle returns QL_ERR_HANDLE instead of crashing.
  *  - Functions return a status code (QL_OK or a QL_ERR_* value) and pass
  *    results back through out parameters, which are written only on QL_OK.
+ *    Every function returns QL_ERR_HANDLE for a bad handle and
+ *    QL_ERR_INVALID for a NULL out parameter or an argument outside its
+ *    documented values; each declaration lists its other statuses.
  *    ql_strerror() names a status. ql_errmsg() returns the detail of the
  *    last failure on the calling thread (the value, the path, the reason).
  *  - Timeouts are int64_t microseconds: a negative timeout blocks until the
@@ -88,6 +91,37 @@ const char *ql_errmsg(void);
 void ql_free(void *ptr);
 
 /* ------------------------------------------------------------------------
+ * Handles: opaque types, used only through pointers
+ * ---------------------------------------------------------------------- */
+
+typedef struct ql_queue ql_queue;   /* a message queue */
+typedef struct ql_link ql_link;     /* routes sources to destinations */
+typedef struct ql_reader ql_reader; /* a file into a queue */
+typedef struct ql_writer ql_writer; /* a queue into a file */
+
+/* ------------------------------------------------------------------------
+ * Logging
+ * ---------------------------------------------------------------------- */
+
+/* Log levels: the numbers of Python's logging module. */
+#define QL_LOG_DEBUG 10
+#define QL_LOG_INFO 20
+#define QL_LOG_WARNING 30
+#define QL_LOG_ERROR 40
+
+/* Sends the engine's log records at or above level (a QL_LOG_* value) to
+ * q, as QL_KIND_TEXT messages "LEVEL\tLOGGER\tMESSAGE": LEVEL is the
+ * QL_LOG_* number, LOGGER a dotted name such as "queuelink.link", and
+ * MESSAGE the text followed by " key=value" details. The engine logs
+ * publishers, readers and writers starting and ending and the errors they
+ * handle. It never waits for room: a record that finds q full is dropped,
+ * and the next record that fits says how many were. One queue receives the
+ * records at a time; q == NULL stops them, which is the default. Records
+ * are dropped while q is closed or freed.
+ * Returns QL_ERR_INVALID for an unknown level. */
+int ql_log_attach(ql_queue *q, int level);
+
+/* ------------------------------------------------------------------------
  * Messages
  * ---------------------------------------------------------------------- */
 
@@ -114,8 +148,6 @@ void ql_msg_free(ql_msg *msg);
 /* ------------------------------------------------------------------------
  * Queues
  * ---------------------------------------------------------------------- */
-
-typedef struct ql_queue ql_queue;
 
 /* Queue orders. */
 #define QL_ORDER_FIFO 0     /* first in, first out */
@@ -188,8 +220,6 @@ int ql_queue_join(ql_queue *q, int64_t timeout_us);
 /* ------------------------------------------------------------------------
  * Links
  * ---------------------------------------------------------------------- */
-
-typedef struct ql_link ql_link;
 
 /* Directions of a queue on a link. */
 #define QL_SOURCE 1      /* the link takes messages from the queue */
@@ -270,8 +300,6 @@ int ql_link_metrics(ql_link *link, ql_source_metrics *out, size_t cap,
  * Readers: a file descriptor or path, line by line, into a queue
  * ---------------------------------------------------------------------- */
 
-typedef struct ql_reader ql_reader;
-
 /* Starts a reader that reads fd line by line and puts one message per line
  * on q, with kind QL_KIND_TEXT or QL_KIND_BYTES. Lines keep their '\n'; a
  * last line without one is delivered as it is. The reader works on its own
@@ -294,8 +322,9 @@ int ql_reader_new_path(ql_queue *q, const char *path, int kind,
 /* Stops the reader if it runs and frees the handle. Accepts NULL. */
 int ql_reader_free(ql_reader *r);
 
-/* Stops the reader and waits until it has stopped reading. It never waits
- * for room in a full queue: lines already read that do not fit are put in
+/* Stops the reader and waits until it has stopped reading. Bytes read
+ * after the last '\n' are delivered as a last line. It never waits for
+ * room in a full queue: lines already read that do not fit are put in
  * the background, in order, as room appears, and are dropped only if the
  * queue is closed first. */
 int ql_reader_stop(ql_reader *r);
@@ -315,8 +344,6 @@ int ql_reader_count(ql_reader *r, uint64_t *out);
 /* ------------------------------------------------------------------------
  * Writers: a queue into a file descriptor or path
  * ---------------------------------------------------------------------- */
-
-typedef struct ql_writer ql_writer;
 
 /* Path modes for ql_writer_new_path(). */
 #define QL_WRITE_TRUNCATE 0 /* create or truncate the file */

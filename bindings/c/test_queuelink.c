@@ -1505,8 +1505,6 @@ static void test_link_errors(void)
     CHECK_STATUS(ql_link_unregister(link, id_a, QL_DESTINATION),
                  QL_ERR_NOT_FOUND);
     CHECK_STATUS(ql_link_unregister(link, id_b, QL_SOURCE), QL_ERR_NOT_FOUND);
-    /* NOTE: the header lists no status for an unknown direction here. The
-     * test expects QL_ERR_INVALID, as ql_link_register() returns. */
     CHECK_STATUS(ql_link_unregister(link, id_a, 7), QL_ERR_INVALID);
 
     /* Ids are never reused. */
@@ -2170,14 +2168,9 @@ static void test_reader_stop_and_read_error(void)
             CHECK_OK(ql_reader_free(reader));
         }
         CHECK_GET_TEXT(q, 0, "x\n");
-        /* NOTE: the header does not say whether stop delivers a partial
-         * last line ("y"), so the test discards any remaining message. */
-        while (queue_len(q) > 0) {
-            ql_msg msg;
-            memset(&msg, 0, sizeof msg);
-            ql_queue_get(q, 0, NULL, 0, &msg);
-            ql_msg_free(&msg);
-        }
+        /* Stop delivers the bytes read after the last newline as a line. */
+        CHECK_GET_TEXT(q, 0, "y");
+        CHECK(queue_len(q) == 0);
 
         /* Freeing a running reader stops it. */
         if (CHECK_OK(ql_reader_new_fd(q, fds[0], QL_KIND_TEXT, &reader))) {
@@ -2351,8 +2344,6 @@ static void test_writer_errors(void)
                  QL_ERR_INVALID);
     CHECK_STATUS(ql_writer_new_path(q, out, QL_WRITE_TRUNCATE, NULL),
                  QL_ERR_INVALID);
-    /* NOTE: the header lists no status for an unknown mode. The test
-     * expects QL_ERR_INVALID, the status for an invalid argument value. */
     CHECK_STATUS(ql_writer_new_path(q, out, 7, &writer), QL_ERR_INVALID);
     CHECK(writer == SENTINEL(ql_writer));
 
@@ -2805,6 +2796,88 @@ static void test_many_threads_through_a_link(void)
 
 /* ------------------------------------------------------------------------ */
 
+/* Reads log records from log_q until one starts with prefix, for at most
+ * LONG_TIMEOUT_US. Returns 1 when one does. */
+static int find_log_record(ql_queue *log_q, const char *prefix)
+{
+    int64_t deadline = now_us() + LONG_TIMEOUT_US;
+    size_t prefix_len = strlen(prefix);
+
+    while (now_us() < deadline) {
+        ql_msg msg;
+        int found;
+
+        memset(&msg, 0, sizeof msg);
+        if (ql_queue_get(log_q, SHORT_TIMEOUT_US, NULL, 0, &msg) != QL_OK) {
+            continue;
+        }
+        found = msg.kind == QL_KIND_TEXT && msg.len >= prefix_len &&
+                memcmp(msg.data, prefix, prefix_len) == 0;
+        ql_msg_free(&msg);
+        if (found) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void test_log_attach(void)
+{
+    ql_queue *log_q = NULL;
+    ql_queue *src = NULL;
+    ql_queue *dst = NULL;
+    ql_link *link = NULL;
+    int64_t id = 0;
+
+    current_test = "log attach";
+
+    if (!CHECK_OK(ql_queue_new(QL_ORDER_FIFO, 0, &log_q)) ||
+        !CHECK_OK(ql_queue_new(QL_ORDER_FIFO, 0, &src)) ||
+        !CHECK_OK(ql_queue_new(QL_ORDER_FIFO, 0, &dst))) {
+        return;
+    }
+    CHECK_STATUS(ql_log_attach(log_q, 5), QL_ERR_INVALID);
+    CHECK_STATUS(ql_log_attach(log_q, 50), QL_ERR_INVALID);
+    CHECK_STATUS(ql_log_attach((ql_queue *)(void *)&sentinel_object,
+                               QL_LOG_DEBUG), QL_ERR_HANDLE);
+
+    /* A link's publisher logs its start at debug level. */
+    CHECK_OK(ql_log_attach(log_q, QL_LOG_DEBUG));
+    if (CHECK_OK(ql_link_new("logged", &link))) {
+        CHECK_OK(ql_link_register(link, src, QL_SOURCE, &id));
+        CHECK_OK(ql_link_register(link, dst, QL_DESTINATION, &id));
+        CHECK(find_log_record(log_q, "10\tqueuelink.link\tpublisher started"));
+
+        /* Closing the source ends the publisher with an info record. */
+        CHECK_OK(ql_queue_close(src));
+        CHECK(find_log_record(log_q, "20\tqueuelink.link\tsource closed"));
+        CHECK_OK(ql_link_free(link));
+    }
+
+    /* Detached, the engine logs nothing more to the queue. */
+    CHECK_OK(ql_log_attach(NULL, QL_LOG_DEBUG));
+    while (queue_len(log_q) > 0) {
+        ql_msg msg;
+        memset(&msg, 0, sizeof msg);
+        CHECK_OK(ql_queue_get(log_q, 0, NULL, 0, &msg));
+        ql_msg_free(&msg);
+    }
+    if (CHECK_OK(ql_link_new("quiet", &link))) {
+        ql_queue *src2 = NULL;
+        if (CHECK_OK(ql_queue_new(QL_ORDER_FIFO, 0, &src2))) {
+            CHECK_OK(ql_link_register(link, src2, QL_SOURCE, &id));
+            CHECK_OK(ql_link_register(link, dst, QL_DESTINATION, &id));
+            CHECK_OK(ql_link_free(link));
+            CHECK_OK(ql_queue_free(src2));
+        }
+    }
+    CHECK(queue_len(log_q) == 0);
+
+    CHECK_OK(ql_queue_free(log_q));
+    CHECK_OK(ql_queue_free(src));
+    CHECK_OK(ql_queue_free(dst));
+}
+
 int main(void)
 {
     struct sigaction action;
@@ -2849,6 +2922,7 @@ int main(void)
     test_writer_write_error();
     test_many_threads_on_a_queue();
     test_many_threads_through_a_link();
+    test_log_attach();
 
     remove_temp_files();
 
