@@ -46,7 +46,7 @@ func (r *Reader) readFrames() error {
 		if err != nil {
 			return fmt.Errorf("reading a Connection frame from %s failed: %w", r.f.Name(), err)
 		}
-		if err := r.put(payload); err != nil {
+		if err := r.put(Message{Kind: r.opts.Kind, Payload: payload}); err != nil {
 			return err
 		}
 	}

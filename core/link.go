@@ -425,7 +425,16 @@ func (l *Link) deliver(p *publisher, d *delivery) bool {
 
 	for d.next < len(d.targets) {
 		t := d.targets[d.next]
-		err := t.q.put(d.m, -1, p.stop, t.removed)
+		m, err := share(d.m)
+		if err != nil {
+			log().Error("message not delivered to a destination", "link", l.name, "source", s.id, "destination", t.id, "error", err)
+			d.next++
+			continue
+		}
+		err = t.q.put(m, -1, p.stop, t.removed)
+		if err != nil {
+			Discard(m)
+		}
 		if err == ErrCanceled && isDone(p.stop) {
 			if isDone(p.retire) {
 				l.abandon(s, d)
@@ -440,6 +449,7 @@ func (l *Link) deliver(p *publisher, d *delivery) bool {
 		}
 		d.next++
 	}
+	Discard(d.m) // every destination got its own copy of a spill file
 	if err := s.q.TaskDone(); err != nil {
 		log().Warn("task_done on source failed", "link", l.name, "source", s.id, "error", err)
 	}
@@ -458,10 +468,18 @@ func (l *Link) abandon(s *source, d *delivery) {
 		if isDone(t.removed) {
 			continue
 		}
-		if err := t.q.Put(d.m, 0); err != nil {
+		m, err := share(d.m)
+		if err == nil {
+			err = t.q.Put(m, 0)
+			if err != nil {
+				Discard(m)
+			}
+		}
+		if err != nil {
 			dropped++
 		}
 	}
+	Discard(d.m)
 	_ = s.q.TaskDone()
 	if dropped > 0 {
 		log().Error("message not delivered: destinations full or closed when the link shut down",

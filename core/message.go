@@ -29,11 +29,25 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
+// Flags describe how a message's payload is held and presented.
+type Flags uint32
+
+// Message flags. Their values match the QL_MSG_* constants of the C ABI.
+const (
+	// FlagWrapped asks consumers to present the payload wrapped, as
+	// Python's ContentWrapper does for large lines.
+	FlagWrapped Flags = 1 << 0
+	// FlagSpilled means the payload is in a spill file: Payload holds the
+	// file's path, and the message owns the file (see spill.go).
+	FlagSpilled Flags = 1 << 1
+)
+
 // Message is the unit a queue holds: a payload of a given kind. Payloads
 // may contain NUL bytes. A queue never copies or changes a payload, so the
 // producer must not modify it after Put.
 type Message struct {
 	Kind     Kind
+	Flags    Flags
 	Priority int64
 	Payload  []byte
 

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,7 +62,18 @@ func NewQueue(order Order, maxsize int) (*Queue, error) {
 	if maxsize < 0 {
 		maxsize = 0
 	}
-	return &Queue{order: order, maxsize: maxsize, items: newStore(order)}, nil
+	q := &Queue{order: order, maxsize: maxsize, items: newStore(order)}
+	// A queue dropped with spilled messages in it removes their files.
+	runtime.AddCleanup(q, discardStore, q.items)
+	return q, nil
+}
+
+// discardStore removes the spill files of the messages left in a store
+// that nothing references any more.
+func discardStore(items store) {
+	for items.len() > 0 {
+		Discard(items.pop())
+	}
 }
 
 // Order returns the order the queue was created with.
@@ -100,6 +112,26 @@ func (q *Queue) Close() {
 	q.getters.signalAll()
 	q.putters.signalAll()
 	q.joiners.signalAll()
+}
+
+// Drain closes the queue and drops every message it holds, removing their
+// spill files. It returns how many messages it dropped.
+func (q *Queue) Drain() int {
+	q.mu.Lock()
+	q.closed = true
+	var dropped []Message
+	for q.items.len() > 0 {
+		dropped = append(dropped, q.items.pop())
+	}
+	q.getters.signalAll()
+	q.putters.signalAll()
+	q.joiners.signalAll()
+	q.mu.Unlock()
+
+	for _, m := range dropped {
+		Discard(m)
+	}
+	return len(dropped)
 }
 
 // Put adds m, waiting for room in a bounded queue for at most timeout.

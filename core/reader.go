@@ -1,10 +1,8 @@
 package core
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -36,6 +34,15 @@ type ReaderOptions struct {
 	Kind Kind
 	// Framing selects lines (the default) or Connection frames.
 	Framing Framing
+	// Wrap selects the lines delivered with FlagWrapped, and those whose
+	// payload goes to a spill file instead of memory (see WrapWhen).
+	Wrap WrapWhen
+	// WrapThreshold is the line length in bytes that Wrap compares with;
+	// 0 means DefaultWrapThreshold.
+	WrapThreshold int64
+	// SpillDir is the directory of spill files; "" means the system's
+	// temporary directory.
+	SpillDir string
 	// Name labels the reader in log records.
 	Name string
 }
@@ -132,6 +139,13 @@ func newReader(q *Queue, opts ReaderOptions) (*Reader, error) {
 		return nil, fmt.Errorf("%w: a Connection reader's kind %d is not bytes (2) or pickle (3)", ErrInvalid, opts.Kind)
 	case opts.Framing != FrameLines && opts.Framing != FrameConnection:
 		return nil, fmt.Errorf("%w: reader framing %d is not lines (0) or Connection frames (1)", ErrInvalid, opts.Framing)
+	case opts.Wrap != WrapNever && opts.Wrap != WrapAuto && opts.Wrap != WrapAlways:
+		return nil, fmt.Errorf("%w: wrap rule %d is not never (0), auto (1) or always (2)", ErrInvalid, opts.Wrap)
+	case opts.WrapThreshold < 0:
+		return nil, fmt.Errorf("%w: wrap threshold %d is negative", ErrInvalid, opts.WrapThreshold)
+	}
+	if opts.WrapThreshold == 0 {
+		opts.WrapThreshold = DefaultWrapThreshold
 	}
 	return &Reader{
 		q:      q,
@@ -205,6 +219,9 @@ func (r *Reader) run() {
 		if err := r.q.Put(m, -1); err != nil {
 			log().Error("lines read before stop were dropped: the queue closed",
 				"reader", r.opts.Name, "lines", len(leftover)-i)
+			for _, dropped := range leftover[i:] {
+				Discard(dropped)
+			}
 			break
 		}
 		r.count.Add(1)
@@ -212,74 +229,9 @@ func (r *Reader) run() {
 	log().Debug("reader ended", "reader", r.opts.Name, "messages", r.count.Load())
 }
 
-// readLines frames the file into lines until end of file, Stop or an
-// error, then delivers the bytes after the last '\n'.
-func (r *Reader) readLines() error {
-	buf := make([]byte, readBufferSize)
-	var long []byte // the start of a line longer than buf
-	start, end := 0, 0
-
-	for {
-		for {
-			i := bytes.IndexByte(buf[start:end], '\n')
-			if i < 0 {
-				break
-			}
-			line := buf[start : start+i+1]
-			start += i + 1
-			if err := r.emit(long, line); err != nil {
-				return err
-			}
-			long = nil
-		}
-
-		// Make room: move the partial line to the front, or set it aside
-		// when it fills the whole buffer.
-		if start == 0 && end == len(buf) {
-			long = append(long, buf[:end]...)
-			end = 0
-		} else if start > 0 {
-			end = copy(buf, buf[start:end])
-			start = 0
-		}
-
-		if isDone(r.stop) {
-			break
-		}
-		n, err := r.f.Read(buf[end:])
-		end += n
-		if err == nil || n > 0 {
-			continue // frame what arrived; an error comes back on the next read
-		}
-		if err == io.EOF || (errors.Is(err, os.ErrDeadlineExceeded) && isDone(r.stop)) {
-			break
-		}
-		if tail := buf[start:end]; len(long) > 0 || len(tail) > 0 {
-			if emitErr := r.emit(long, tail); emitErr != nil {
-				return emitErr
-			}
-		}
-		return fmt.Errorf("reading %s failed: %w", r.f.Name(), err)
-	}
-
-	if len(long) > 0 || end > start {
-		return r.emit(long, buf[start:end])
-	}
-	return nil
-}
-
-// emit puts one line, made of the set-aside head and the rest, on the queue.
-func (r *Reader) emit(head, rest []byte) error {
-	payload := make([]byte, len(head)+len(rest))
-	copy(payload, head)
-	copy(payload[len(head):], rest)
-	return r.put(payload)
-}
-
-// put puts a payload that the reader no longer touches on the queue.
-func (r *Reader) put(payload []byte) error {
-	m := Message{Kind: r.opts.Kind, Payload: payload}
-
+// put puts a message on the queue. After Stop it never waits for room:
+// a message that does not fit joins the leftovers that run delivers later.
+func (r *Reader) put(m Message) error {
 	if len(r.leftover) > 0 {
 		r.leftover = append(r.leftover, m) // keep order behind the earlier ones
 		return nil
@@ -290,6 +242,7 @@ func (r *Reader) put(payload []byte) error {
 		return nil
 	}
 	if err != nil {
+		Discard(m)
 		return err
 	}
 	r.count.Add(1)

@@ -193,7 +193,7 @@ func (w *Writer) writeMessages() error {
 				return err
 			}
 		}
-		if _, err := w.out.Write(m.Payload); err != nil {
+		if err := w.write(m); err != nil {
 			return fmt.Errorf("writing %s failed: %w", w.f.Name(), err)
 		}
 		w.count.Add(1)
@@ -207,6 +207,18 @@ func (w *Writer) writeMessages() error {
 			lastFlush, dirty = time.Now(), false
 		}
 	}
+}
+
+// write writes a message's payload, from its spill file if it has one,
+// and then removes that file.
+func (w *Writer) write(m Message) error {
+	if !m.Spilled() {
+		_, err := w.out.Write(m.Payload)
+		return err
+	}
+	err := writeSpilled(w.out, m)
+	Discard(m)
+	return err
 }
 
 func (w *Writer) open() error {
