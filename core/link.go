@@ -86,9 +86,11 @@ type publisher struct {
 // delivery is one message on its way to the destinations that were
 // registered when it was taken; next indexes the first not yet served.
 type delivery struct {
-	m       Message
-	targets []*destination
-	next    int
+	m         Message
+	targets   []*destination
+	next      int
+	delivered int  // targets that received the message
+	removed   bool // a target was unregistered before it received it
 }
 
 // NewLink returns a link with no queues. name labels it in log records.
@@ -425,6 +427,11 @@ func (l *Link) deliver(p *publisher, d *delivery) bool {
 
 	for d.next < len(d.targets) {
 		t := d.targets[d.next]
+		if isDone(t.removed) {
+			d.removed = true
+			d.next++
+			continue
+		}
 		m, err := share(d.m)
 		if err != nil {
 			log().Error("message not delivered to a destination", "link", l.name, "source", s.id, "destination", t.id, "error", err)
@@ -432,8 +439,13 @@ func (l *Link) deliver(p *publisher, d *delivery) bool {
 			continue
 		}
 		err = t.q.put(m, -1, p.stop, t.removed)
-		if err != nil {
+		if err == nil {
+			d.delivered++
+		} else {
 			Discard(m)
+		}
+		if err == ErrCanceled && !isDone(p.stop) {
+			d.removed = true // unregistered while waiting for room
 		}
 		if err == ErrCanceled && isDone(p.stop) {
 			if isDone(p.retire) {
@@ -449,6 +461,11 @@ func (l *Link) deliver(p *publisher, d *delivery) bool {
 		}
 		d.next++
 	}
+	if d.delivered == 0 && d.removed && s.q.requeue(d.m) {
+		// Every destination it was meant for went away: the message
+		// stays in the source for the destinations registered now.
+		return true
+	}
 	Discard(d.m) // every destination got its own copy of a spill file
 	if err := s.q.TaskDone(); err != nil {
 		log().Warn("task_done on source failed", "link", l.name, "source", s.id, "error", err)
@@ -457,10 +474,10 @@ func (l *Link) deliver(p *publisher, d *delivery) bool {
 }
 
 // abandon settles a delivery that no publisher will finish. A message that
-// reached no destination returns to the front of its source; otherwise
+// reached no destination yet returns to the front of its source; otherwise
 // each remaining destination gets it if it has room now.
 func (l *Link) abandon(s *source, d *delivery) {
-	if d.next == 0 && s.q.requeue(d.m) {
+	if d.delivered == 0 && s.q.requeue(d.m) {
 		return
 	}
 	dropped := 0
