@@ -1,0 +1,47 @@
+"""Constants of the C interface, copied from include/queuelink.h.
+
+The values never change once released, so the header and this module must
+agree; tests/test_ffi.py compares them with the header.
+"""
+
+VERSION_MAJOR = 0
+VERSION_MINOR = 1
+VERSION_PATCH = 0
+
+# Status codes.
+OK = 0
+ERR_INVALID = 1
+ERR_HANDLE = 2
+ERR_CLOSED = 3
+ERR_EMPTY = 4
+ERR_FULL = 5
+ERR_TIMEOUT = 6
+ERR_EXISTS = 7
+ERR_NOT_FOUND = 8
+ERR_IO = 9
+ERR_STATE = 10
+ERR_INTERNAL = 11
+
+# Log levels of ql_log_attach(), the numbers of Python's logging module.
+LOG_DEBUG = 10
+LOG_INFO = 20
+LOG_WARNING = 30
+LOG_ERROR = 40
+
+# Message kinds.
+KIND_TEXT = 1
+KIND_BYTES = 2
+KIND_PICKLE = 3
+
+# Queue orders.
+ORDER_FIFO = 0
+ORDER_LIFO = 1
+ORDER_PRIORITY = 2
+
+# Directions of a queue on a link.
+SOURCE = 1
+DESTINATION = 2
+
+# Path modes of a writer.
+WRITE_TRUNCATE = 0
+WRITE_APPEND = 1

@@ -1,0 +1,740 @@
+"""The one module that talks to libqueuelink.so through ctypes.
+
+It loads the library, declares the argument and result types of every
+function in include/queuelink.h, turns status codes into exceptions, and
+wraps each call in a Python function that takes and returns plain Python
+values. The public modules call only these functions and never see ctypes,
+except as the opaque handle objects they pass back in.
+
+Conventions of the wrappers:
+
+- Timeouts are in seconds: None blocks, 0 does not wait, a positive number
+  waits at most that long. Blocking waits are made of waits of at most
+  ``WAIT_SLICE`` seconds, so the main thread can handle a signal such as
+  Ctrl-C (KeyboardInterrupt) between two of them.
+- A failing status raises the exception that ``error_for_status`` maps it
+  to, with the library's own message for the calling thread.
+- In a child created by fork(), every wrapper raises RuntimeError before it
+  touches the library, because the Go runtime does not survive fork() and a
+  call into it there can hang.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import queue
+import threading
+import time
+from ctypes import (
+    POINTER,
+    byref,
+    c_char_p,
+    c_double,
+    c_int,
+    c_int32,
+    c_int64,
+    c_size_t,
+    c_uint64,
+    c_void_p,
+)
+from typing import Callable, NamedTuple
+
+from . import _constants as c
+from . import exceptionhandler as errors
+
+LIBRARY_ENV = "QUEUELINK_LIBRARY"
+LIBRARY_NAME = "libqueuelink.so"
+
+# Upper bound of one blocking call into the library, in seconds.
+WAIT_SLICE = 0.05
+_WAIT_SLICE_US = int(WAIT_SLICE * 1_000_000)
+
+# Size of the per-thread buffer that ql_queue_get() copies payloads into;
+# a larger payload is allocated by the library instead.
+GET_BUFFER_SIZE = 64 * 1024
+
+FORK_MESSAGE = (
+    "queuelink objects cannot be used in a child created by fork(); "
+    "use the 'spawn' or 'forkserver' start method"
+)
+
+
+# ---------------------------------------------------------------------------
+# Types of the C interface
+# ---------------------------------------------------------------------------
+
+
+class QueueHandle(ctypes.Structure):
+    """Opaque ql_queue; only pointers to it exist."""
+
+
+class LinkHandle(ctypes.Structure):
+    """Opaque ql_link; only pointers to it exist."""
+
+
+class ReaderHandle(ctypes.Structure):
+    """Opaque ql_reader; only pointers to it exist."""
+
+
+class WriterHandle(ctypes.Structure):
+    """Opaque ql_writer; only pointers to it exist."""
+
+
+# Distinct pointer types make ctypes reject a link where a queue is expected.
+QueuePointer = POINTER(QueueHandle)
+LinkPointer = POINTER(LinkHandle)
+ReaderPointer = POINTER(ReaderHandle)
+WriterPointer = POINTER(WriterHandle)
+
+
+class Message(ctypes.Structure):
+    """ql_msg: a message that ql_queue_get() fills."""
+
+    _fields_ = [
+        ("kind", c_int32),
+        ("owned", c_int32),
+        ("priority", c_int64),
+        ("data", c_void_p),
+        ("len", c_size_t),
+    ]
+
+
+class SourceMetricsStruct(ctypes.Structure):
+    """ql_source_metrics: the metrics of one source's publisher."""
+
+    _fields_ = [
+        ("id", c_int64),
+        ("count", c_uint64),
+        ("data_point_count", c_int64),
+        ("mean", c_double),
+        ("median", c_double),
+        ("stddev", c_double),
+    ]
+
+
+class SourceMetrics(NamedTuple):
+    """Metrics of one source's publisher; times are in seconds."""
+
+    id: int
+    count: int
+    data_point_count: int
+    mean: float
+    median: float
+    stddev: float
+
+
+# Result type and argument types of every function in queuelink.h.
+_PROTOTYPES: dict[str, tuple[object, list[object]]] = {
+    "ql_version": (c_int, []),
+    "ql_strerror": (c_char_p, [c_int]),
+    "ql_errmsg": (c_char_p, []),
+    "ql_free": (None, [c_void_p]),
+    "ql_log_attach": (c_int, [QueuePointer, c_int]),
+    "ql_msg_free": (None, [POINTER(Message)]),
+    "ql_queue_new": (c_int, [c_int, c_int64, POINTER(QueuePointer)]),
+    "ql_queue_free": (c_int, [QueuePointer]),
+    "ql_queue_close": (c_int, [QueuePointer]),
+    "ql_queue_put": (c_int, [QueuePointer, c_int, c_void_p, c_size_t, c_int64]),
+    "ql_queue_put_priority": (
+        c_int,
+        [QueuePointer, c_int, c_int64, c_void_p, c_size_t, c_int64],
+    ),
+    "ql_queue_get": (
+        c_int,
+        [QueuePointer, c_int64, c_void_p, c_size_t, POINTER(Message)],
+    ),
+    "ql_queue_len": (c_int, [QueuePointer, POINTER(c_int64)]),
+    "ql_queue_maxsize": (c_int, [QueuePointer, POINTER(c_int64)]),
+    "ql_queue_is_closed": (c_int, [QueuePointer, POINTER(c_int)]),
+    "ql_queue_task_done": (c_int, [QueuePointer]),
+    "ql_queue_join": (c_int, [QueuePointer, c_int64]),
+    "ql_link_new": (c_int, [c_char_p, POINTER(LinkPointer)]),
+    "ql_link_free": (c_int, [LinkPointer]),
+    "ql_link_register": (
+        c_int,
+        [LinkPointer, QueuePointer, c_int, POINTER(c_int64)],
+    ),
+    "ql_link_unregister": (c_int, [LinkPointer, c_int64, c_int]),
+    "ql_link_queue": (c_int, [LinkPointer, c_int64, POINTER(QueuePointer)]),
+    "ql_link_stop": (c_int, [LinkPointer]),
+    "ql_link_is_alive": (c_int, [LinkPointer, POINTER(c_int)]),
+    "ql_link_is_empty": (c_int, [LinkPointer, c_int64, POINTER(c_int)]),
+    "ql_link_is_drained": (c_int, [LinkPointer, POINTER(c_int)]),
+    "ql_link_metrics": (
+        c_int,
+        [LinkPointer, POINTER(SourceMetricsStruct), c_size_t, POINTER(c_size_t)],
+    ),
+    "ql_reader_new_fd": (c_int, [QueuePointer, c_int, c_int, POINTER(ReaderPointer)]),
+    "ql_reader_new_path": (
+        c_int,
+        [QueuePointer, c_char_p, c_int, POINTER(ReaderPointer)],
+    ),
+    "ql_reader_free": (c_int, [ReaderPointer]),
+    "ql_reader_stop": (c_int, [ReaderPointer]),
+    "ql_reader_wait": (c_int, [ReaderPointer, c_int64]),
+    "ql_reader_is_alive": (c_int, [ReaderPointer, POINTER(c_int)]),
+    "ql_reader_count": (c_int, [ReaderPointer, POINTER(c_uint64)]),
+    "ql_writer_new_fd": (c_int, [QueuePointer, c_int, POINTER(WriterPointer)]),
+    "ql_writer_new_path": (
+        c_int,
+        [QueuePointer, c_char_p, c_int, POINTER(WriterPointer)],
+    ),
+    "ql_writer_free": (c_int, [WriterPointer]),
+    "ql_writer_stop": (c_int, [WriterPointer]),
+    "ql_writer_wait": (c_int, [WriterPointer, c_int64]),
+    "ql_writer_is_alive": (c_int, [WriterPointer, POINTER(c_int)]),
+    "ql_writer_count": (c_int, [WriterPointer, POINTER(c_uint64)]),
+}
+
+
+# ---------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------
+
+
+def _library_path() -> str:
+    configured = os.environ.get(LIBRARY_ENV)
+    if configured:
+        return configured
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), LIBRARY_NAME)
+
+
+def _load_library(path: str) -> ctypes.CDLL:
+    """Load the library at path, declare its functions and check its version."""
+    if not os.path.exists(path):
+        raise ImportError(
+            f"queuelink: the engine library {path} is missing; run `make` in "
+            f"the repository root to build it, or set {LIBRARY_ENV} to the "
+            f"path of a built {LIBRARY_NAME}"
+        )
+    try:
+        # CDLL, unlike PyDLL, releases the GIL for the duration of each call.
+        library = ctypes.CDLL(path)
+    except OSError as error:
+        raise ImportError(
+            f"queuelink: failed to load the engine library {path}: {error}; "
+            f"run `make` in the repository root to rebuild it"
+        ) from error
+
+    for name, (restype, argtypes) in _PROTOTYPES.items():
+        try:
+            function = getattr(library, name)
+        except AttributeError as error:
+            raise ImportError(
+                f"queuelink: the engine library {path} has no function {name}; "
+                f"it does not match this package, so run `make` in the "
+                f"repository root to rebuild it"
+            ) from error
+        function.restype = restype
+        function.argtypes = argtypes
+
+    version = library.ql_version()
+    major = version // 10000
+    if major != c.VERSION_MAJOR:
+        raise ImportError(
+            f"queuelink: the engine library {path} has version "
+            f"{major}.{version // 100 % 100}.{version % 100}, but this package "
+            f"needs major version {c.VERSION_MAJOR}; run `make` in the "
+            f"repository root to rebuild it"
+        )
+    return library
+
+
+LIBRARY_PATH = _library_path()
+lib = _load_library(LIBRARY_PATH)
+
+# Module-level names save an attribute lookup on the hot paths.
+_ql_queue_put = lib.ql_queue_put
+_ql_queue_put_priority = lib.ql_queue_put_priority
+_ql_queue_get = lib.ql_queue_get
+_ql_msg_free = lib.ql_msg_free
+_string_at = ctypes.string_at
+_monotonic = time.monotonic
+_ERR_EMPTY = c.ERR_EMPTY
+_ERR_FULL = c.ERR_FULL
+_INFINITY = float("inf")
+
+
+# ---------------------------------------------------------------------------
+# Fork safety
+# ---------------------------------------------------------------------------
+
+_LOAD_PID = os.getpid()
+_forked = False
+
+
+def _mark_forked() -> None:
+    global _forked
+    _forked = True
+
+
+os.register_at_fork(after_in_child=_mark_forked)
+
+
+def is_forked_child() -> bool:
+    """Return True in a child created by fork() after the library was loaded."""
+    # The pid check also covers a fork() that did not run the at-fork hooks.
+    return _forked or os.getpid() != _LOAD_PID
+
+
+def _check_process() -> None:
+    if _forked:
+        raise RuntimeError(FORK_MESSAGE)
+
+
+# ---------------------------------------------------------------------------
+# Status codes
+# ---------------------------------------------------------------------------
+
+_ERROR_CLASSES: dict[int, type[Exception]] = {
+    c.ERR_INVALID: errors.InvalidArgumentError,
+    c.ERR_HANDLE: errors.InvalidHandleError,
+    c.ERR_CLOSED: errors.ClosedError,
+    c.ERR_TIMEOUT: errors.WaitTimeoutError,
+    c.ERR_EXISTS: errors.AlreadyRegisteredError,
+    c.ERR_NOT_FOUND: errors.NotRegisteredError,
+    c.ERR_IO: errors.EngineIOError,
+    c.ERR_STATE: errors.StateError,
+    c.ERR_INTERNAL: errors.InternalError,
+}
+
+
+def status_name(status: int) -> str:
+    """Return the library's name for a status code."""
+    _check_process()
+    return lib.ql_strerror(status).decode("utf-8", "replace")
+
+
+def last_error_message() -> str:
+    """Return the message of the last failed call on the calling thread."""
+    _check_process()
+    return lib.ql_errmsg().decode("utf-8", "replace")
+
+
+def error_for_status(status: int) -> Exception:
+    """Return the exception for a failing status of the last call on this thread.
+
+    EMPTY and FULL give queue.Empty and queue.Full; every other status gives
+    the QueueLinkError subclass of exceptionhandler with that ``status``.
+    The message is the library's detail from ql_errmsg(), or the status name
+    when the library left none.
+    """
+    message = last_error_message() or status_name(status)
+    if status == c.ERR_EMPTY:
+        return queue.Empty(message)
+    if status == c.ERR_FULL:
+        return queue.Full(message)
+    error_class = _ERROR_CLASSES.get(status)
+    if error_class is None:
+        error = errors.QueueLinkError(f"{message} (status {status})")
+        error.status = status
+        return error
+    return error_class(message)
+
+
+def _check(status: int) -> None:
+    if status:
+        raise error_for_status(status)
+
+
+def _run_sliced(call: Callable[[int], int], retry_status: int, timeout: float | None) -> int:
+    """Call ``call(timeout_us)`` in slices until it returns another status than
+    ``retry_status`` or ``timeout`` seconds have passed, and return the status.
+    """
+    if timeout is None or timeout == _INFINITY:
+        status = call(_WAIT_SLICE_US)
+        while status == retry_status:
+            status = call(_WAIT_SLICE_US)
+        return status
+    if timeout <= 0:
+        return call(0)
+
+    deadline = _monotonic() + timeout
+    while True:
+        remaining_us = int((deadline - _monotonic()) * 1_000_000)
+        if remaining_us <= 0:
+            return call(0)
+        status = call(min(remaining_us, _WAIT_SLICE_US))
+        if status != retry_status:
+            return status
+
+
+# ---------------------------------------------------------------------------
+# Logging
+# ---------------------------------------------------------------------------
+
+
+def log_attach(queue_handle: QueuePointer | None, level: int) -> None:
+    """Send the engine's log records at or above level to the queue as text
+    messages "LEVEL\tLOGGER\tMESSAGE"; None stops them."""
+    _check_process()
+    _check(lib.ql_log_attach(queue_handle, level))
+
+
+# ---------------------------------------------------------------------------
+# Queues
+# ---------------------------------------------------------------------------
+
+
+class _GetSlot(NamedTuple):
+    buffer: ctypes.Array
+    capacity: int
+    view: memoryview
+    message: Message
+    message_ref: object
+
+
+_thread_state = threading.local()
+
+
+def _new_get_slot() -> _GetSlot:
+    buffer = ctypes.create_string_buffer(GET_BUFFER_SIZE)
+    message = Message()
+    slot = _GetSlot(buffer, GET_BUFFER_SIZE, memoryview(buffer).cast("B"), message, byref(message))
+    _thread_state.slot = slot
+    return slot
+
+
+def queue_new(order: int, maxsize: int) -> QueuePointer:
+    """Create a queue with an ORDER_* order; maxsize <= 0 makes it unbounded."""
+    _check_process()
+    out = QueuePointer()
+    _check(lib.ql_queue_new(order, maxsize, byref(out)))
+    return out
+
+
+def queue_free(handle: QueuePointer) -> None:
+    """Close the queue and free the handle."""
+    _check_process()
+    _check(lib.ql_queue_free(handle))
+
+
+def queue_close(handle: QueuePointer) -> None:
+    """Close the queue: puts fail, gets drain what is left and then fail."""
+    _check_process()
+    _check(lib.ql_queue_close(handle))
+
+
+def queue_put(
+    handle: QueuePointer,
+    kind: int,
+    payload: bytes,
+    timeout: float | None,
+    priority: int | None = None,
+) -> None:
+    """Put a copy of payload, raising queue.Full when timeout passes first."""
+    if _forked:
+        raise RuntimeError(FORK_MESSAGE)
+    size = len(payload)
+
+    if priority is None:
+        status = _ql_queue_put(handle, kind, payload, size, _WAIT_SLICE_US if timeout is None else 0)
+        if status == _ERR_FULL and timeout != 0:
+            status = _run_sliced(
+                lambda timeout_us: _ql_queue_put(handle, kind, payload, size, timeout_us),
+                _ERR_FULL,
+                timeout,
+            )
+    else:
+        status = _ql_queue_put_priority(
+            handle, kind, priority, payload, size, _WAIT_SLICE_US if timeout is None else 0
+        )
+        if status == _ERR_FULL and timeout != 0:
+            status = _run_sliced(
+                lambda timeout_us: _ql_queue_put_priority(
+                    handle, kind, priority, payload, size, timeout_us
+                ),
+                _ERR_FULL,
+                timeout,
+            )
+
+    if status:
+        raise error_for_status(status)
+
+
+def queue_get(handle: QueuePointer, timeout: float | None) -> tuple[int, bytes]:
+    """Take the next message and return its kind and payload.
+
+    Raises queue.Empty when timeout passes first, and ClosedError when the
+    queue is closed and empty.
+    """
+    if _forked:
+        raise RuntimeError(FORK_MESSAGE)
+    try:
+        slot = _thread_state.slot
+    except AttributeError:
+        slot = _new_get_slot()
+    buffer, capacity, view, message, message_ref = slot
+
+    if timeout is None:
+        status = _ql_queue_get(handle, _WAIT_SLICE_US, buffer, capacity, message_ref)
+        while status == _ERR_EMPTY:
+            status = _ql_queue_get(handle, _WAIT_SLICE_US, buffer, capacity, message_ref)
+    elif timeout == 0:
+        status = _ql_queue_get(handle, 0, buffer, capacity, message_ref)
+    else:
+        status = _run_sliced(
+            lambda timeout_us: _ql_queue_get(handle, timeout_us, buffer, capacity, message_ref),
+            _ERR_EMPTY,
+            timeout,
+        )
+    if status:
+        raise error_for_status(status)
+
+    # The header requires ql_msg_free() after every successful get, also
+    # when the payload is in the caller's buffer.
+    try:
+        length = message.len
+        if message.owned:
+            payload = _string_at(message.data, length)
+        else:
+            payload = view[:length].tobytes()
+        return message.kind, payload
+    finally:
+        _ql_msg_free(message_ref)
+
+
+def queue_len(handle: QueuePointer) -> int:
+    """Return the number of messages the queue holds."""
+    _check_process()
+    out = c_int64()
+    _check(lib.ql_queue_len(handle, byref(out)))
+    return out.value
+
+
+def queue_maxsize(handle: QueuePointer) -> int:
+    """Return the queue's bound, 0 when unbounded."""
+    _check_process()
+    out = c_int64()
+    _check(lib.ql_queue_maxsize(handle, byref(out)))
+    return out.value
+
+
+def queue_is_closed(handle: QueuePointer) -> bool:
+    """Return True when the queue is closed."""
+    _check_process()
+    out = c_int()
+    _check(lib.ql_queue_is_closed(handle, byref(out)))
+    return bool(out.value)
+
+
+def queue_task_done(handle: QueuePointer) -> None:
+    """Mark one message taken from the queue as processed."""
+    _check_process()
+    _check(lib.ql_queue_task_done(handle))
+
+
+def queue_join(handle: QueuePointer, timeout: float | None) -> bool:
+    """Wait until every message put was marked done; False when timeout passes."""
+    _check_process()
+    status = _run_sliced(
+        lambda timeout_us: lib.ql_queue_join(handle, timeout_us), c.ERR_TIMEOUT, timeout
+    )
+    if status == c.ERR_TIMEOUT:
+        return False
+    _check(status)
+    return True
+
+
+# ---------------------------------------------------------------------------
+# Links
+# ---------------------------------------------------------------------------
+
+
+def link_new(name: str | None) -> LinkPointer:
+    """Create a link with no queues; name labels it in the engine's messages."""
+    _check_process()
+    out = LinkPointer()
+    encoded = None if name is None else name.encode("utf-8", "surrogateescape")
+    _check(lib.ql_link_new(encoded, byref(out)))
+    return out
+
+
+def link_free(handle: LinkPointer) -> None:
+    """Stop the link and free the handle; its queues stay open."""
+    _check_process()
+    _check(lib.ql_link_free(handle))
+
+
+def link_register(handle: LinkPointer, queue_handle: QueuePointer, direction: int) -> int:
+    """Register a queue as SOURCE or DESTINATION and return its id."""
+    _check_process()
+    out = c_int64()
+    _check(lib.ql_link_register(handle, queue_handle, direction, byref(out)))
+    return out.value
+
+
+def link_unregister(handle: LinkPointer, queue_id: int, direction: int) -> None:
+    """Detach the queue with that id from that direction."""
+    _check_process()
+    _check(lib.ql_link_unregister(handle, queue_id, direction))
+
+
+def link_stop(handle: LinkPointer) -> None:
+    """Stop every publisher and wait for them to end."""
+    _check_process()
+    _check(lib.ql_link_stop(handle))
+
+
+def link_is_alive(handle: LinkPointer) -> bool:
+    """Return True when every source has a running publisher.
+
+    Raises StateError when no publisher was ever started.
+    """
+    _check_process()
+    out = c_int()
+    _check(lib.ql_link_is_alive(handle, byref(out)))
+    return bool(out.value)
+
+
+def link_is_empty(handle: LinkPointer, queue_id: int) -> bool:
+    """Return True when the queues checked are empty and no publisher is
+    moving a message. queue_id 0 checks every queue, and another id checks
+    that queue and every source."""
+    _check_process()
+    out = c_int()
+    _check(lib.ql_link_is_empty(handle, queue_id, byref(out)))
+    return bool(out.value)
+
+
+def link_is_drained(handle: LinkPointer) -> bool:
+    """Return False before the first start, else link_is_empty(handle, 0)."""
+    _check_process()
+    out = c_int()
+    _check(lib.ql_link_is_drained(handle, byref(out)))
+    return bool(out.value)
+
+
+def link_metrics(handle: LinkPointer) -> list[SourceMetrics]:
+    """Return the metrics of every source's publisher, in id order."""
+    _check_process()
+    count = c_size_t()
+    _check(lib.ql_link_metrics(handle, None, 0, byref(count)))
+    while True:
+        capacity = count.value
+        array = (SourceMetricsStruct * capacity)() if capacity else None
+        _check(lib.ql_link_metrics(handle, array, capacity, byref(count)))
+        # A source registered between the two calls makes count larger.
+        if count.value <= capacity:
+            break
+    return [
+        SourceMetrics(m.id, m.count, m.data_point_count, m.mean, m.median, m.stddev)
+        for m in (array[: count.value] if array is not None else [])
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Readers
+# ---------------------------------------------------------------------------
+
+
+def reader_new_fd(queue_handle: QueuePointer, fd: int, kind: int) -> ReaderPointer:
+    """Start a reader that puts each line read from fd on the queue."""
+    _check_process()
+    out = ReaderPointer()
+    _check(lib.ql_reader_new_fd(queue_handle, fd, kind, byref(out)))
+    return out
+
+
+def reader_new_path(queue_handle: QueuePointer, path: bytes, kind: int) -> ReaderPointer:
+    """Start a reader that opens path and puts each line on the queue."""
+    _check_process()
+    out = ReaderPointer()
+    _check(lib.ql_reader_new_path(queue_handle, path, kind, byref(out)))
+    return out
+
+
+def reader_free(handle: ReaderPointer) -> None:
+    """Stop the reader and free the handle."""
+    _check_process()
+    _check(lib.ql_reader_free(handle))
+
+
+def reader_stop(handle: ReaderPointer) -> None:
+    """Stop the reader and wait for it to end."""
+    _check_process()
+    _check(lib.ql_reader_stop(handle))
+
+
+def reader_wait(handle: ReaderPointer, timeout: float | None) -> int:
+    """Wait for the reader to end and return the status it ended with, or
+    ERR_TIMEOUT when it still runs after timeout seconds."""
+    _check_process()
+    return _run_sliced(
+        lambda timeout_us: lib.ql_reader_wait(handle, timeout_us), c.ERR_TIMEOUT, timeout
+    )
+
+
+def reader_is_alive(handle: ReaderPointer) -> bool:
+    """Return True while the reader runs."""
+    _check_process()
+    out = c_int()
+    _check(lib.ql_reader_is_alive(handle, byref(out)))
+    return bool(out.value)
+
+
+def reader_count(handle: ReaderPointer) -> int:
+    """Return the number of messages the reader has put."""
+    _check_process()
+    out = c_uint64()
+    _check(lib.ql_reader_count(handle, byref(out)))
+    return out.value
+
+
+# ---------------------------------------------------------------------------
+# Writers
+# ---------------------------------------------------------------------------
+
+
+def writer_new_fd(queue_handle: QueuePointer, fd: int) -> WriterPointer:
+    """Start a writer that writes every message of the queue to fd."""
+    _check_process()
+    out = WriterPointer()
+    _check(lib.ql_writer_new_fd(queue_handle, fd, byref(out)))
+    return out
+
+
+def writer_new_path(queue_handle: QueuePointer, path: bytes, mode: int) -> WriterPointer:
+    """Start a writer to path, opened with a WRITE_* mode on the first message."""
+    _check_process()
+    out = WriterPointer()
+    _check(lib.ql_writer_new_path(queue_handle, path, mode, byref(out)))
+    return out
+
+
+def writer_free(handle: WriterPointer) -> None:
+    """Stop the writer and free the handle."""
+    _check_process()
+    _check(lib.ql_writer_free(handle))
+
+
+def writer_stop(handle: WriterPointer) -> None:
+    """Stop the writer once it has written its current message and flushed."""
+    _check_process()
+    _check(lib.ql_writer_stop(handle))
+
+
+def writer_wait(handle: WriterPointer, timeout: float | None) -> int:
+    """Wait for the writer to end and return the status it ended with, or
+    ERR_TIMEOUT when it still runs after timeout seconds."""
+    _check_process()
+    return _run_sliced(
+        lambda timeout_us: lib.ql_writer_wait(handle, timeout_us), c.ERR_TIMEOUT, timeout
+    )
+
+
+def writer_is_alive(handle: WriterPointer) -> bool:
+    """Return True while the writer runs."""
+    _check_process()
+    out = c_int()
+    _check(lib.ql_writer_is_alive(handle, byref(out)))
+    return bool(out.value)
+
+
+def writer_count(handle: WriterPointer) -> int:
+    """Return the number of messages the writer has written."""
+    _check_process()
+    out = c_uint64()
+    _check(lib.ql_writer_count(handle, byref(out)))
+    return out.value
