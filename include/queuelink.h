@@ -141,8 +141,9 @@ typedef struct ql_msg {
 } ql_msg;
 
 /* Releases the payload of a message filled by ql_queue_get() if the library
- * allocated it, and resets the struct to zero. Accepts NULL and a message
- * that is already released. */
+ * allocated it (msg->owned is nonzero), and resets the struct to zero.
+ * Skipping the call for a message whose payload is in the caller's buffer
+ * leaks nothing. Accepts NULL and a message that is already released. */
 void ql_msg_free(ql_msg *msg);
 
 /* ------------------------------------------------------------------------

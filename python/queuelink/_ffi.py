@@ -244,11 +244,38 @@ def _load_library(path: str) -> ctypes.CDLL:
 LIBRARY_PATH = _library_path()
 lib = _load_library(LIBRARY_PATH)
 
-# Module-level names save an attribute lookup on the hot paths.
+
+
+def _load_gil_holding(names: tuple[str, ...]) -> dict[str, Callable[..., int]]:
+    """Return functions of the library that keep the GIL during the call.
+
+    Releasing and taking back the GIL around every call makes two Python
+    threads that exchange messages hand the GIL over at each call, which
+    costs far more than the call. The put and get paths therefore first
+    try a call with a zero timeout that keeps the GIL: it returns at once
+    because the engine never waits when the timeout is zero. Only a call
+    that has to wait releases the GIL.
+    """
+    library = ctypes.PyDLL(LIBRARY_PATH)
+    functions = {}
+    for name in names:
+        function = getattr(library, name)
+        function.restype, function.argtypes = _PROTOTYPES[name]
+        functions[name] = function
+    return functions
+
+
+_gil_holding = _load_gil_holding(("ql_queue_put", "ql_queue_put_priority", "ql_queue_get", "ql_msg_free"))
+
+# Module-level names save an attribute lookup on the hot paths. The _now
+# functions keep the GIL and must only be called with a zero timeout.
 _ql_queue_put = lib.ql_queue_put
 _ql_queue_put_priority = lib.ql_queue_put_priority
 _ql_queue_get = lib.ql_queue_get
-_ql_msg_free = lib.ql_msg_free
+_ql_queue_put_now = _gil_holding["ql_queue_put"]
+_ql_queue_put_priority_now = _gil_holding["ql_queue_put_priority"]
+_ql_queue_get_now = _gil_holding["ql_queue_get"]
+_ql_msg_free = _gil_holding["ql_msg_free"]
 _string_at = ctypes.string_at
 _monotonic = time.monotonic
 _ERR_EMPTY = c.ERR_EMPTY
@@ -429,7 +456,7 @@ def queue_put(
     size = len(payload)
 
     if priority is None:
-        status = _ql_queue_put(handle, kind, payload, size, _WAIT_SLICE_US if timeout is None else 0)
+        status = _ql_queue_put_now(handle, kind, payload, size, 0)
         if status == _ERR_FULL and timeout != 0:
             status = _run_sliced(
                 lambda timeout_us: _ql_queue_put(handle, kind, payload, size, timeout_us),
@@ -437,9 +464,7 @@ def queue_put(
                 timeout,
             )
     else:
-        status = _ql_queue_put_priority(
-            handle, kind, priority, payload, size, _WAIT_SLICE_US if timeout is None else 0
-        )
+        status = _ql_queue_put_priority_now(handle, kind, priority, payload, size, 0)
         if status == _ERR_FULL and timeout != 0:
             status = _run_sliced(
                 lambda timeout_us: _ql_queue_put_priority(
@@ -467,12 +492,13 @@ def queue_get(handle: QueuePointer, timeout: float | None) -> tuple[int, bytes]:
         slot = _new_get_slot()
     buffer, capacity, view, message, message_ref = slot
 
-    if timeout is None:
+    status = _ql_queue_get_now(handle, 0, buffer, capacity, message_ref)
+    if status != _ERR_EMPTY or timeout == 0:
+        pass
+    elif timeout is None:
         status = _ql_queue_get(handle, _WAIT_SLICE_US, buffer, capacity, message_ref)
         while status == _ERR_EMPTY:
             status = _ql_queue_get(handle, _WAIT_SLICE_US, buffer, capacity, message_ref)
-    elif timeout == 0:
-        status = _ql_queue_get(handle, 0, buffer, capacity, message_ref)
     else:
         status = _run_sliced(
             lambda timeout_us: _ql_queue_get(handle, timeout_us, buffer, capacity, message_ref),
@@ -482,15 +508,13 @@ def queue_get(handle: QueuePointer, timeout: float | None) -> tuple[int, bytes]:
     if status:
         raise error_for_status(status)
 
-    # The header requires ql_msg_free() after every successful get, also
-    # when the payload is in the caller's buffer.
+    # ql_msg_free() releases only a payload that the library allocated, so
+    # a payload in the caller's buffer needs no call.
+    length = message.len
+    if not message.owned:
+        return message.kind, view[:length].tobytes()
     try:
-        length = message.len
-        if message.owned:
-            payload = _string_at(message.data, length)
-        else:
-            payload = view[:length].tobytes()
-        return message.kind, payload
+        return message.kind, _string_at(message.data, length)
     finally:
         _ql_msg_free(message_ref)
 
