@@ -266,7 +266,7 @@ def test_is_empty_and_is_drained(queues):
         second_id = link.write(second)
         source.put("item")
         assert wait_until(lambda: first.qsize() == 1)
-    assert wait_until(lambda: second.qsize() == 1)
+        assert wait_until(lambda: second.qsize() == 1)
         assert not link.is_empty()
         assert not link.is_drained()
         first.get(timeout=5)
@@ -416,7 +416,7 @@ def test_destructive_audit_logs_items(queues, caplog):
     with QueueLink(source, [first, second], name="audit") as link:
         source.put("audited")
         assert wait_until(lambda: first.qsize() == 1)
-    assert wait_until(lambda: second.qsize() == 1)
+        assert wait_until(lambda: second.qsize() == 1)
         with caplog.at_level(logging.INFO, logger="queuelink"):
             link.destructive_audit(DIRECTION.TO)
             link.destructive_audit(DIRECTION.TO)
