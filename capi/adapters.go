@@ -6,6 +6,8 @@ package main
 import "C"
 
 import (
+	"math"
+	"strconv"
 	"time"
 	"unsafe"
 
@@ -48,6 +50,102 @@ func waitDone(done <-chan struct{}, timeout time.Duration) bool {
 	case <-timer.C:
 		return false
 	}
+}
+
+// Framings and wrap rules; QL_FRAME_* and QL_WRAP_* in
+// include/queuelink.h.
+const (
+	frameLines      = C.int32_t(core.FrameLines)
+	frameConnection = C.int32_t(core.FrameConnection)
+	wrapNever       = C.int32_t(core.WrapNever)
+	wrapAuto        = C.int32_t(core.WrapAuto)
+	wrapAlways      = C.int32_t(core.WrapAlways)
+)
+
+//export ql_reader_options_init
+func ql_reader_options_init(opts *C.ql_reader_options) (status C.int) {
+	defer recoverPanic(&status)
+	if opts == nil {
+		return fail(errorf(statusInvalid, "ql_reader_options_init: opts is NULL"))
+	}
+	*opts = C.ql_reader_options{kind: C.int32_t(core.KindText), framing: frameLines, wrap: wrapNever}
+	return statusOK
+}
+
+// readerOptions converts C reader options, NULL meaning the defaults.
+func readerOptions(opts *C.ql_reader_options, name string) (core.ReaderOptions, error) {
+	out := core.ReaderOptions{Kind: core.KindText, Name: name}
+	if opts == nil {
+		return out, nil
+	}
+	out.Kind = core.Kind(opts.kind)
+	out.Framing = core.Framing(opts.framing)
+	out.Wrap = core.WrapWhen(opts.wrap)
+	out.WrapThreshold = int64(opts.wrap_threshold)
+	if opts.kind < 0 || opts.kind > math.MaxUint8 {
+		return out, errorf(statusInvalid, "reader kind %d is not a QL_KIND_* value", int32(opts.kind))
+	}
+	if opts.partial_line_us < 0 {
+		return out, errorf(statusInvalid, "partial_line_us %d is negative; pass 0 to wait for the newline", int64(opts.partial_line_us))
+	}
+	out.PartialLineTimeout = duration(opts.partial_line_us)
+	if opts.spill_dir != nil {
+		out.SpillDir = C.GoString(opts.spill_dir)
+	}
+	if opts.name != nil {
+		out.Name = C.GoString(opts.name)
+	}
+	return out, nil
+}
+
+//export ql_reader_open_fd
+func ql_reader_open_fd(q unsafe.Pointer, fd C.int, opts *C.ql_reader_options, out *unsafe.Pointer) (status C.int) {
+	defer recoverPanic(&status)
+	queue, err := lookupQueue(q)
+	if err != nil {
+		return fail(err)
+	}
+	if out == nil {
+		return fail(errorf(statusInvalid, "ql_reader_open_fd: out is NULL"))
+	}
+	options, err := readerOptions(opts, "fd "+strconv.Itoa(int(fd)))
+	if err != nil {
+		return fail(err)
+	}
+	f, err := core.OpenDescriptor(int(fd), false)
+	if err != nil {
+		return fail(err)
+	}
+	r, err := core.NewReader(queue, f, options)
+	if err != nil {
+		f.Close()
+		return fail(err)
+	}
+	*out = newHandle(&handle{typ: readerHandle, reader: r})
+	return statusOK
+}
+
+//export ql_reader_open_path
+func ql_reader_open_path(q unsafe.Pointer, path *C.char, opts *C.ql_reader_options, out *unsafe.Pointer) (status C.int) {
+	defer recoverPanic(&status)
+	queue, err := lookupQueue(q)
+	if err != nil {
+		return fail(err)
+	}
+	if path == nil || out == nil {
+		return fail(errorf(statusInvalid, "ql_reader_open_path: path and out must not be NULL"))
+	}
+	name := C.GoString(path)
+	options, err := readerOptions(opts, name)
+	if err != nil {
+		return fail(err)
+	}
+	r, err := core.OpenReader(queue, name, options)
+	if err != nil {
+		return fail(err)
+	}
+	*out = newHandle(&handle{typ: readerHandle, reader: r})
+	return statusOK
 }
 
 //export ql_reader_new_fd

@@ -14,7 +14,20 @@ typedef struct ql_msg {
     int64_t priority;
     void *data;
     size_t len;
+    uint32_t flags;
+    uint32_t reserved;
 } ql_msg;
+
+typedef struct ql_reader_options {
+    int32_t kind;
+    int32_t framing;
+    int32_t wrap;
+    int32_t reserved;
+    int64_t wrap_threshold;
+    int64_t partial_line_us;
+    const char *spill_dir;
+    const char *name;
+} ql_reader_options;
 
 typedef struct ql_source_metrics {
     int64_t id;

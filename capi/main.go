@@ -14,7 +14,12 @@ package main
 */
 import "C"
 
-import "unsafe"
+import (
+	"math"
+	"unsafe"
+
+	"github.com/queuelink/queuelink/core"
+)
 
 // Version of the library; QL_VERSION_NUMBER in include/queuelink.h.
 const (
@@ -49,6 +54,10 @@ func ql_free(ptr unsafe.Pointer) {
 func ql_msg_free(msg *C.ql_msg) {
 	if msg == nil {
 		return
+	}
+	if msg.flags&msgSpilled != 0 && msg.data != nil && msg.len > 0 {
+		path := C.GoStringN((*C.char)(msg.data), C.int(min(uint64(msg.len), math.MaxInt32)))
+		core.Discard(core.Message{Flags: core.FlagSpilled, Payload: []byte(path)})
 	}
 	if msg.owned != 0 && msg.data != nil {
 		C.free(msg.data)

@@ -69,16 +69,37 @@ func ql_queue_close(q unsafe.Pointer) (status C.int) {
 //export ql_queue_put
 func ql_queue_put(q unsafe.Pointer, kind C.int, data unsafe.Pointer, length C.size_t, timeoutUS C.int64_t) (status C.int) {
 	defer recoverPanic(&status)
-	return put(q, kind, 0, data, length, timeoutUS)
+	return put(q, kind, 0, 0, data, length, timeoutUS)
 }
 
 //export ql_queue_put_priority
 func ql_queue_put_priority(q unsafe.Pointer, kind C.int, priority C.int64_t, data unsafe.Pointer, length C.size_t, timeoutUS C.int64_t) (status C.int) {
 	defer recoverPanic(&status)
-	return put(q, kind, int64(priority), data, length, timeoutUS)
+	return put(q, kind, int64(priority), 0, data, length, timeoutUS)
 }
 
-func put(q unsafe.Pointer, kind C.int, priority int64, data unsafe.Pointer, length C.size_t, timeoutUS C.int64_t) C.int {
+// Message flags; QL_MSG_* in include/queuelink.h.
+const (
+	msgWrapped = C.uint32_t(core.FlagWrapped)
+	msgSpilled = C.uint32_t(core.FlagSpilled)
+)
+
+//export ql_queue_put_msg
+func ql_queue_put_msg(q unsafe.Pointer, msg *C.ql_msg, timeoutUS C.int64_t) (status C.int) {
+	defer recoverPanic(&status)
+	if msg == nil {
+		return fail(errorf(statusInvalid, "ql_queue_put_msg: msg is NULL"))
+	}
+	if msg.flags&^(msgWrapped|msgSpilled) != 0 {
+		return fail(errorf(statusInvalid, "message flags %#x include bits other than QL_MSG_WRAPPED (1) and QL_MSG_SPILLED (2)", uint32(msg.flags)))
+	}
+	if msg.flags&msgSpilled != 0 && msg.len == 0 {
+		return fail(errorf(statusInvalid, "a message with QL_MSG_SPILLED needs the path of its spill file in data"))
+	}
+	return put(q, C.int(msg.kind), int64(msg.priority), core.Flags(msg.flags), msg.data, msg.len, timeoutUS)
+}
+
+func put(q unsafe.Pointer, kind C.int, priority int64, flags core.Flags, data unsafe.Pointer, length C.size_t, timeoutUS C.int64_t) C.int {
 	queue, err := lookupQueue(q)
 	if err != nil {
 		return fail(err)
@@ -97,7 +118,8 @@ func put(q unsafe.Pointer, kind C.int, priority int64, data unsafe.Pointer, leng
 	if length > 0 {
 		copy(payload, unsafe.Slice((*byte)(data), int(length)))
 	}
-	return result(queue.Put(core.Message{Kind: k, Priority: priority, Payload: payload}, duration(timeoutUS)))
+	m := core.Message{Kind: k, Flags: flags, Priority: priority, Payload: payload}
+	return result(queue.Put(m, duration(timeoutUS)))
 }
 
 //export ql_queue_get
@@ -122,7 +144,7 @@ func ql_queue_get(q unsafe.Pointer, timeoutUS C.int64_t, buf unsafe.Pointer, cap
 // from malloc that ql_msg_free releases.
 func fillMessage(msg *C.ql_msg, m core.Message, buf unsafe.Pointer, capacity C.size_t) {
 	n := len(m.Payload)
-	*msg = C.ql_msg{kind: C.int32_t(m.Kind), priority: C.int64_t(m.Priority), len: C.size_t(n)}
+	*msg = C.ql_msg{kind: C.int32_t(m.Kind), priority: C.int64_t(m.Priority), len: C.size_t(n), flags: C.uint32_t(m.Flags)}
 	switch {
 	case buf != nil && uint64(n) <= uint64(capacity):
 		msg.data = buf

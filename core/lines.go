@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 )
 
 // readLines frames the file into lines until end of file, Stop or an
@@ -40,6 +41,10 @@ func (r *Reader) readLines() error {
 			start = 0
 		}
 
+		partial := line.size > 0 || end > start
+		if r.opts.PartialLineTimeout > 0 {
+			r.armPartialLineDeadline(partial)
+		}
 		if isDone(r.stop) {
 			break
 		}
@@ -50,6 +55,14 @@ func (r *Reader) readLines() error {
 		}
 		if err == io.EOF || (errors.Is(err, os.ErrDeadlineExceeded) && isDone(r.stop)) {
 			break
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && partial {
+			// No data for PartialLineTimeout: deliver the partial line.
+			if err := line.finish(buf[start:end]); err != nil {
+				return err
+			}
+			start, end = 0, 0
+			continue
 		}
 		if line.size > 0 || end > start {
 			if finishErr := line.finish(buf[start:end]); finishErr != nil {
@@ -147,4 +160,16 @@ func (b *lineBuilder) abort() {
 		b.spill.abort()
 		b.spill = nil
 	}
+}
+
+// armPartialLineDeadline sets the read deadline for the next read: the
+// partial line timeout while a partial line waits, else none. Stop sets
+// its own deadline after closing stop, and readLines checks stop after
+// this call, so a deadline set here never delays Stop.
+func (r *Reader) armPartialLineDeadline(partial bool) {
+	deadline := time.Time{}
+	if partial {
+		deadline = time.Now().Add(r.opts.PartialLineTimeout)
+	}
+	_ = r.f.SetReadDeadline(deadline)
 }

@@ -43,6 +43,12 @@ type ReaderOptions struct {
 	// SpillDir is the directory of spill files; "" means the system's
 	// temporary directory.
 	SpillDir string
+	// PartialLineTimeout, when positive, delivers the bytes after the
+	// last '\n' as a line once no more data has arrived for that long, so
+	// a prompt without a newline reaches the consumer while the program
+	// waits for input. It applies to pipes, sockets and terminals; reads
+	// of regular files never wait.
+	PartialLineTimeout time.Duration
 	// Name labels the reader in log records.
 	Name string
 }
@@ -143,6 +149,8 @@ func newReader(q *Queue, opts ReaderOptions) (*Reader, error) {
 		return nil, fmt.Errorf("%w: wrap rule %d is not never (0), auto (1) or always (2)", ErrInvalid, opts.Wrap)
 	case opts.WrapThreshold < 0:
 		return nil, fmt.Errorf("%w: wrap threshold %d is negative", ErrInvalid, opts.WrapThreshold)
+	case opts.PartialLineTimeout < 0:
+		return nil, fmt.Errorf("%w: partial line timeout %v is negative", ErrInvalid, opts.PartialLineTimeout)
 	}
 	if opts.WrapThreshold == 0 {
 		opts.WrapThreshold = DefaultWrapThreshold

@@ -130,20 +130,33 @@ int ql_log_attach(ql_queue *q, int level);
 #define QL_KIND_BYTES 2  /* raw bytes */
 #define QL_KIND_PICKLE 3 /* a Python pickle; opaque to C */
 
-/* ql_msg is a message received from a queue. ql_queue_get() fills it; the
- * caller releases it with ql_msg_free(). */
+/* Message flags (ql_msg.flags). */
+#define QL_MSG_WRAPPED 1 /* present the payload wrapped, as Python's
+                          * ContentWrapper does for large lines */
+#define QL_MSG_SPILLED 2 /* the payload is in a spill file: data holds the
+                          * file's path (len bytes, no NUL), and the message
+                          * owns the file */
+
+/* ql_msg is a message. ql_queue_get() fills it and the caller releases it
+ * with ql_msg_free(); ql_queue_put_msg() reads one the caller filled. */
 typedef struct ql_msg {
     int32_t kind;     /* one of QL_KIND_* */
     int32_t owned;    /* nonzero when data was allocated by the library */
     int64_t priority; /* the priority given at put time, 0 otherwise */
     void *data;       /* the payload; not NUL-terminated */
     size_t len;       /* the payload's length in bytes */
+    uint32_t flags;   /* QL_MSG_* bits */
+    uint32_t reserved; /* zero */
 } ql_msg;
 
-/* Releases the payload of a message filled by ql_queue_get() if the library
- * allocated it (msg->owned is nonzero), and resets the struct to zero.
- * Skipping the call for a message whose payload is in the caller's buffer
- * leaks nothing. Accepts NULL and a message that is already released. */
+/* Releases a message filled by ql_queue_get(): frees a payload that the
+ * library allocated (msg->owned is nonzero) and removes the spill file of a
+ * message with QL_MSG_SPILLED, then resets the struct to zero. To keep a
+ * spill file, copy its path and clear QL_MSG_SPILLED before the call; the
+ * file is then the caller's to remove. A message whose payload is in the
+ * caller's buffer and that is not spilled holds nothing to release, so
+ * skipping the call for it leaks nothing. Accepts NULL and a message that
+ * is already released. */
 void ql_msg_free(ql_msg *msg);
 
 /* ------------------------------------------------------------------------
@@ -187,6 +200,14 @@ int ql_queue_put(ql_queue *q, int kind, const void *data, size_t len,
  * and pass it on with the message. */
 int ql_queue_put_priority(ql_queue *q, int kind, int64_t priority,
                           const void *data, size_t len, int64_t timeout_us);
+
+/* Puts a message the caller filled: its kind, priority, flags, data and
+ * len (owned is ignored). With QL_MSG_SPILLED, data and len name the path
+ * of a file that holds the payload; on QL_OK the queue owns the file and
+ * removes it when the message is dropped, otherwise the caller keeps it.
+ * Returns what ql_queue_put_priority() returns, and QL_ERR_INVALID for
+ * unknown flags or a spilled message whose path is empty. */
+int ql_queue_put_msg(ql_queue *q, const ql_msg *msg, int64_t timeout_us);
 
 /* Takes the next message, waiting at most timeout_us for one.
  * buf and cap name an optional buffer of the caller's (buf may be NULL): a
@@ -311,6 +332,57 @@ int ql_link_metrics(ql_link *link, ql_source_metrics *out, size_t cap,
  * Returns QL_ERR_INVALID for a negative fd or an unknown kind, QL_ERR_IO
  * when fd is not open. */
 int ql_reader_new_fd(ql_queue *q, int fd, int kind, ql_reader **out);
+
+/* Framings: how a reader splits its input into messages. */
+#define QL_FRAME_LINES 0      /* one message per line, split on '\n' */
+#define QL_FRAME_CONNECTION 1 /* one message per frame of a Python
+                               * multiprocessing Connection: a 4-byte
+                               * big-endian length (or -1 and an 8-byte
+                               * length), then the payload */
+
+/* Wrap rules: which lines a reader delivers with QL_MSG_WRAPPED, and which
+ * it spills, keeping the line in a file instead of memory. */
+#define QL_WRAP_NEVER 0  /* no line */
+#define QL_WRAP_AUTO 1   /* lines longer than the threshold, all spilled */
+#define QL_WRAP_ALWAYS 2 /* every line; those at least as long as the
+                          * threshold are spilled */
+
+/* Options of ql_reader_open_fd() and ql_reader_open_path(). Fill them with
+ * ql_reader_options_init() first, so fields added later get defaults. */
+typedef struct ql_reader_options {
+    int32_t kind;            /* lines: QL_KIND_TEXT (default) or
+                              * QL_KIND_BYTES; Connection frames:
+                              * QL_KIND_BYTES or QL_KIND_PICKLE */
+    int32_t framing;         /* QL_FRAME_*, default QL_FRAME_LINES */
+    int32_t wrap;            /* QL_WRAP_*, default QL_WRAP_NEVER */
+    int32_t reserved;        /* zero */
+    int64_t wrap_threshold;  /* bytes; 0 (default) means 16384 */
+    int64_t partial_line_us; /* when positive, the bytes after the last
+                              * '\n' are delivered as a line once no data
+                              * has arrived for this long, so a prompt
+                              * reaches the consumer; 0 (default) waits for
+                              * the '\n'. Applies to pipes, sockets and
+                              * terminals. */
+    const char *spill_dir;   /* directory of spill files; NULL (default)
+                              * means the system's temporary directory.
+                              * Copied by the call. */
+    const char *name;        /* label in log records, or NULL. Copied. */
+} ql_reader_options;
+
+/* Fills opts with the defaults listed above. */
+int ql_reader_options_init(ql_reader_options *opts);
+
+/* Starts a reader of fd into q with the given options (NULL for the
+ * defaults); otherwise as ql_reader_new_fd(). With QL_FRAME_CONNECTION, a
+ * stream that ends inside a frame ends the reader with QL_ERR_IO.
+ * Returns QL_ERR_INVALID for a field outside its documented values. */
+int ql_reader_open_fd(ql_queue *q, int fd, const ql_reader_options *opts,
+                      ql_reader **out);
+
+/* Same as ql_reader_open_fd() for a path, as ql_reader_new_path() opens
+ * it. */
+int ql_reader_open_path(ql_queue *q, const char *path,
+                        const ql_reader_options *opts, ql_reader **out);
 
 /* Same as ql_reader_new_fd() for a path, which the reader opens for
  * reading now and closes when it ends. A named pipe is checked now and

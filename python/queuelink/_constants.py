@@ -28,6 +28,10 @@ LOG_INFO = 20
 LOG_WARNING = 30
 LOG_ERROR = 40
 
+# Message flags.
+MSG_WRAPPED = 1
+MSG_SPILLED = 2
+
 # Message kinds.
 KIND_TEXT = 1
 KIND_BYTES = 2
@@ -45,3 +49,12 @@ DESTINATION = 2
 # Path modes of a writer.
 WRITE_TRUNCATE = 0
 WRITE_APPEND = 1
+
+# Reader framings.
+FRAME_LINES = 0
+FRAME_CONNECTION = 1
+
+# Reader wrap rules.
+WRAP_NEVER = 0
+WRAP_AUTO = 1
+WRAP_ALWAYS = 2

@@ -97,6 +97,23 @@ class Message(ctypes.Structure):
         ("priority", c_int64),
         ("data", c_void_p),
         ("len", c_size_t),
+        ("flags", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+    ]
+
+
+class ReaderOptions(ctypes.Structure):
+    """ql_reader_options: how a reader frames, wraps and spills its input."""
+
+    _fields_ = [
+        ("kind", c_int32),
+        ("framing", c_int32),
+        ("wrap", c_int32),
+        ("reserved", c_int32),
+        ("wrap_threshold", c_int64),
+        ("partial_line_us", c_int64),
+        ("spill_dir", c_char_p),
+        ("name", c_char_p),
     ]
 
 
@@ -140,6 +157,7 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
         c_int,
         [QueuePointer, c_int, c_int64, c_void_p, c_size_t, c_int64],
     ),
+    "ql_queue_put_msg": (c_int, [QueuePointer, POINTER(Message), c_int64]),
     "ql_queue_get": (
         c_int,
         [QueuePointer, c_int64, c_void_p, c_size_t, POINTER(Message)],
@@ -164,6 +182,15 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "ql_link_metrics": (
         c_int,
         [LinkPointer, POINTER(SourceMetricsStruct), c_size_t, POINTER(c_size_t)],
+    ),
+    "ql_reader_options_init": (c_int, [POINTER(ReaderOptions)]),
+    "ql_reader_open_fd": (
+        c_int,
+        [QueuePointer, c_int, POINTER(ReaderOptions), POINTER(ReaderPointer)],
+    ),
+    "ql_reader_open_path": (
+        c_int,
+        [QueuePointer, c_char_p, POINTER(ReaderOptions), POINTER(ReaderPointer)],
     ),
     "ql_reader_new_fd": (c_int, [QueuePointer, c_int, c_int, POINTER(ReaderPointer)]),
     "ql_reader_new_path": (
