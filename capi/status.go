@@ -77,7 +77,7 @@ func statusOf(err error) int {
 		return statusNotFound
 	case errors.Is(err, core.ErrNotStarted), errors.Is(err, core.ErrTaskDone):
 		return statusState
-	case errors.As(err, &pathErr), errors.As(err, &errno):
+	case errors.Is(err, core.ErrMalformed), errors.As(err, &pathErr), errors.As(err, &errno):
 		return statusIO
 	}
 	return statusInternal

@@ -25,4 +25,7 @@ var (
 	ErrInvalid = errors.New("invalid argument")
 	// ErrTaskDone reports more TaskDone calls than messages put.
 	ErrTaskDone = errors.New("task_done() called too many times")
+	// ErrMalformed reports input a reader cannot frame: a Connection
+	// stream cut inside a frame or with an impossible length.
+	ErrMalformed = errors.New("malformed stream")
 )

@@ -63,21 +63,21 @@ func (r *Reader) readFrame(in *bufio.Reader, src *frameSource) ([]byte, error) {
 	src.midFrame = true
 	header[0] = first
 	if _, err := io.ReadFull(in, header[1:frameHeaderSize]); err != nil {
-		return []byte{}, fmt.Errorf("the stream ended inside a frame header: %w", err)
+		return []byte{}, fmt.Errorf("%w: the stream ended inside a frame header: %w", ErrMalformed, err)
 	}
 
 	size := int64(int32(binary.BigEndian.Uint32(header[:frameHeaderSize])))
 	if size == frameLongMarker {
 		if _, err := io.ReadFull(in, header[:frameLongHeaderSize]); err != nil {
-			return []byte{}, fmt.Errorf("the stream ended inside a long frame header: %w", err)
+			return []byte{}, fmt.Errorf("%w: the stream ended inside a long frame header: %w", ErrMalformed, err)
 		}
 		long := binary.BigEndian.Uint64(header[:frameLongHeaderSize])
 		if long > 1<<62 {
-			return []byte{}, fmt.Errorf("frame length %d is invalid", long)
+			return []byte{}, fmt.Errorf("%w: frame length %d is invalid", ErrMalformed, long)
 		}
 		size = int64(long)
 	} else if size < 0 {
-		return []byte{}, fmt.Errorf("frame length %d is invalid", size)
+		return []byte{}, fmt.Errorf("%w: frame length %d is invalid", ErrMalformed, size)
 	}
 
 	payload := make([]byte, 0, min(size, frameChunk))
@@ -89,7 +89,7 @@ func (r *Reader) readFrame(in *bufio.Reader, src *frameSource) ([]byte, error) {
 		got, err := io.ReadFull(in, payload[len(payload):int64(len(payload))+want])
 		payload = payload[:len(payload)+got]
 		if err != nil {
-			return []byte{}, fmt.Errorf("the stream ended after %d of a frame's %d bytes: %w", len(payload), size, err)
+			return []byte{}, fmt.Errorf("%w: the stream ended after %d of a frame's %d bytes: %w", ErrMalformed, len(payload), size, err)
 		}
 	}
 	return payload, nil

@@ -72,7 +72,8 @@ int ql_version(void);
 #define QL_ERR_TIMEOUT 6   /* another wait (join, wait) timed out */
 #define QL_ERR_EXISTS 7    /* the queue is already registered on the link */
 #define QL_ERR_NOT_FOUND 8 /* no queue with that id in that direction */
-#define QL_ERR_IO 9        /* the operating system reported an error */
+#define QL_ERR_IO 9        /* the operating system reported an error, or
+                            * a reader's input was cut or malformed */
 #define QL_ERR_STATE 10    /* the call is not valid in the object's state */
 #define QL_ERR_INTERNAL 11 /* a bug in the library; the message has detail */
 

@@ -2878,6 +2878,353 @@ static void test_log_attach(void)
     CHECK_OK(ql_queue_free(dst));
 }
 
+/* Writes len bytes to fd, retrying short writes. Returns 0 on success. */
+static int write_all(int fd, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Stores a Connection frame header for a payload of len bytes in out and
+ * returns its size: 4 bytes, or 12 for the long form. */
+static size_t frame_header(uint64_t len, int long_form, unsigned char *out)
+{
+    int i;
+
+    if (!long_form) {
+        for (i = 0; i < 4; i++) {
+            out[i] = (unsigned char)(len >> (8 * (3 - i)));
+        }
+        return 4;
+    }
+    memset(out, 0xff, 4);
+    for (i = 0; i < 8; i++) {
+        out[4 + i] = (unsigned char)(len >> (8 * (7 - i)));
+    }
+    return 12;
+}
+
+static int file_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+static void test_reader_options(void)
+{
+    ql_reader_options opts;
+    ql_queue *q = NULL;
+    ql_reader *reader = SENTINEL(ql_reader);
+    const char *input = temp_path("options-input.txt");
+    const char *text = "short\nthis line is longer than the threshold\n";
+    char spill_path[256];
+    ql_msg msg;
+
+    current_test = "reader options";
+
+    CHECK_STATUS(ql_reader_options_init(NULL), QL_ERR_INVALID);
+    memset(&opts, 0x55, sizeof opts);
+    CHECK_OK(ql_reader_options_init(&opts));
+    CHECK(opts.kind == QL_KIND_TEXT);
+    CHECK(opts.framing == QL_FRAME_LINES);
+    CHECK(opts.wrap == QL_WRAP_NEVER);
+    CHECK(opts.wrap_threshold == 0);
+    CHECK(opts.partial_line_us == 0);
+    CHECK(opts.spill_dir == NULL);
+    CHECK(opts.name == NULL);
+
+    if (!CHECK_OK(ql_queue_new(QL_ORDER_FIFO, 0, &q)) ||
+        !CHECK(write_file(input, text, strlen(text)) == 0)) {
+        return;
+    }
+
+    /* Each field outside its documented values is rejected. */
+    {
+        struct {
+            const char *name;
+            int32_t kind, framing, wrap;
+            int64_t threshold, partial;
+        } bad[] = {
+            {"unknown kind", 9, QL_FRAME_LINES, QL_WRAP_NEVER, 0, 0},
+            {"pickle lines", QL_KIND_PICKLE, QL_FRAME_LINES, QL_WRAP_NEVER, 0, 0},
+            {"text frames", QL_KIND_TEXT, QL_FRAME_CONNECTION, QL_WRAP_NEVER, 0, 0},
+            {"unknown framing", QL_KIND_TEXT, 7, QL_WRAP_NEVER, 0, 0},
+            {"unknown wrap", QL_KIND_TEXT, QL_FRAME_LINES, 5, 0, 0},
+            {"negative threshold", QL_KIND_TEXT, QL_FRAME_LINES, QL_WRAP_AUTO, -1, 0},
+            {"negative partial", QL_KIND_TEXT, QL_FRAME_LINES, QL_WRAP_NEVER, 0, -1},
+        };
+        size_t i;
+
+        for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            ql_reader_options_init(&opts);
+            opts.kind = bad[i].kind;
+            opts.framing = bad[i].framing;
+            opts.wrap = bad[i].wrap;
+            opts.wrap_threshold = bad[i].threshold;
+            opts.partial_line_us = bad[i].partial;
+            if (!CHECK_STATUS(ql_reader_open_path(q, input, &opts, &reader),
+                              QL_ERR_INVALID)) {
+                fprintf(stderr, "  case: %s\n", bad[i].name);
+            }
+        }
+    }
+    CHECK(reader == SENTINEL(ql_reader));
+    CHECK_STATUS(ql_reader_open_path(q, NULL, NULL, &reader), QL_ERR_INVALID);
+    CHECK_STATUS(ql_reader_open_path(q, input, NULL, NULL), QL_ERR_INVALID);
+    CHECK_STATUS(ql_reader_open_fd(q, -1, NULL, &reader), QL_ERR_INVALID);
+    CHECK_STATUS(ql_reader_open_fd(NULL, 0, NULL, &reader), QL_ERR_HANDLE);
+
+    /* NULL options are the defaults: text lines. */
+    if (CHECK_OK(ql_reader_open_path(q, input, NULL, &reader))) {
+        CHECK_OK(ql_reader_wait(reader, LONG_TIMEOUT_US));
+        CHECK_OK(ql_reader_free(reader));
+        CHECK_GET_TEXT(q, 0, "short\n");
+        CHECK_GET_TEXT(q, 0, "this line is longer than the threshold\n");
+    }
+
+    /* Auto wrapping spills the long line into a file in spill_dir. */
+    ql_reader_options_init(&opts);
+    opts.wrap = QL_WRAP_AUTO;
+    opts.wrap_threshold = 10;
+    opts.spill_dir = temp_dir;
+    opts.name = "options test";
+    if (CHECK_OK(ql_reader_open_path(q, input, &opts, &reader))) {
+        CHECK_OK(ql_reader_wait(reader, LONG_TIMEOUT_US));
+        CHECK_OK(ql_reader_free(reader));
+
+        memset(&msg, 0, sizeof msg);
+        if (CHECK_OK(ql_queue_get(q, 0, NULL, 0, &msg))) {
+            CHECK(msg.flags == 0);
+            CHECK(msg.len == 6 && memcmp(msg.data, "short\n", 6) == 0);
+            ql_msg_free(&msg);
+        }
+        if (CHECK_OK(ql_queue_get(q, 0, NULL, 0, &msg))) {
+            const char *line = "this line is longer than the threshold\n";
+            CHECK(msg.flags == (QL_MSG_WRAPPED | QL_MSG_SPILLED));
+            CHECK(msg.len < sizeof spill_path);
+            snprintf(spill_path, sizeof spill_path, "%.*s", (int)msg.len,
+                     (const char *)msg.data);
+            CHECK(strncmp(spill_path, temp_dir, strlen(temp_dir)) == 0);
+            CHECK_FILE_CONTENT(spill_path, line, strlen(line));
+            /* ql_msg_free removes the spill file the message owns. */
+            ql_msg_free(&msg);
+            CHECK(!file_exists(spill_path));
+            CHECK(msg.data == NULL && msg.flags == 0);
+        }
+    }
+
+    /* Clearing QL_MSG_SPILLED before ql_msg_free keeps the file. */
+    ql_reader_options_init(&opts);
+    opts.kind = QL_KIND_BYTES;
+    opts.wrap = QL_WRAP_ALWAYS;
+    opts.wrap_threshold = 1;
+    opts.spill_dir = temp_dir;
+    if (CHECK_OK(ql_reader_open_path(q, input, &opts, &reader))) {
+        CHECK_OK(ql_reader_wait(reader, LONG_TIMEOUT_US));
+        CHECK_OK(ql_reader_free(reader));
+        while (queue_len(q) > 0) {
+            memset(&msg, 0, sizeof msg);
+            if (!CHECK_OK(ql_queue_get(q, 0, NULL, 0, &msg))) {
+                break;
+            }
+            CHECK(msg.kind == QL_KIND_BYTES);
+            CHECK(msg.flags == (QL_MSG_WRAPPED | QL_MSG_SPILLED));
+            snprintf(spill_path, sizeof spill_path, "%.*s", (int)msg.len,
+                     (const char *)msg.data);
+            msg.flags &= ~(uint32_t)QL_MSG_SPILLED;
+            ql_msg_free(&msg);
+            CHECK(file_exists(spill_path));
+            unlink(spill_path);
+        }
+    }
+
+    CHECK_OK(ql_queue_free(q));
+}
+
+static void test_reader_connection_frames(void)
+{
+    ql_reader_options opts;
+    ql_queue *q = NULL;
+    ql_reader *reader = NULL;
+    int fds[2] = {-1, -1};
+    unsigned char header[12];
+    size_t n;
+    static unsigned char big[100000];
+    ql_msg msg;
+
+    current_test = "reader connection frames";
+
+    if (!CHECK_OK(ql_queue_new(QL_ORDER_FIFO, 0, &q))) {
+        return;
+    }
+    memset(big, 'b', sizeof big);
+    ql_reader_options_init(&opts);
+    opts.framing = QL_FRAME_CONNECTION;
+    opts.kind = QL_KIND_BYTES;
+
+    /* Short frames, an empty frame, a long frame in the long form. */
+    if (CHECK(pipe2(fds, O_CLOEXEC) == 0) &&
+        CHECK_OK(ql_reader_open_fd(q, fds[0], &opts, &reader))) {
+        n = frame_header(5, 0, header);
+        CHECK(write(fds[1], header, n) == (ssize_t)n);
+        CHECK(write(fds[1], "a\0b\nc", 5) == 5);
+        n = frame_header(0, 0, header);
+        CHECK(write(fds[1], header, n) == (ssize_t)n);
+        n = frame_header(sizeof big, 1, header);
+        CHECK(write(fds[1], header, n) == (ssize_t)n);
+        CHECK(write_all(fds[1], big, sizeof big) == 0);
+        close(fds[1]);
+        fds[1] = -1;
+
+        CHECK_OK(ql_reader_wait(reader, LONG_TIMEOUT_US));
+        memset(&msg, 0, sizeof msg);
+        if (CHECK_OK(ql_queue_get(q, 0, NULL, 0, &msg))) {
+            CHECK(msg.kind == QL_KIND_BYTES);
+            CHECK(msg.len == 5 && memcmp(msg.data, "a\0b\nc", 5) == 0);
+            ql_msg_free(&msg);
+        }
+        if (CHECK_OK(ql_queue_get(q, 0, NULL, 0, &msg))) {
+            CHECK(msg.len == 0);
+            ql_msg_free(&msg);
+        }
+        if (CHECK_OK(ql_queue_get(q, 0, NULL, 0, &msg))) {
+            CHECK(msg.len == sizeof big && memcmp(msg.data, big, sizeof big) == 0);
+            ql_msg_free(&msg);
+        }
+        CHECK_OK(ql_reader_free(reader));
+        close(fds[0]);
+    }
+
+    /* A stream that ends inside a frame ends the reader with QL_ERR_IO. */
+    if (CHECK(pipe2(fds, O_CLOEXEC) == 0) &&
+        CHECK_OK(ql_reader_open_fd(q, fds[0], &opts, &reader))) {
+        n = frame_header(10, 0, header);
+        CHECK(write(fds[1], header, n) == (ssize_t)n);
+        CHECK(write(fds[1], "abc", 3) == 3);
+        close(fds[1]);
+        CHECK_STATUS(ql_reader_wait(reader, LONG_TIMEOUT_US), QL_ERR_IO);
+        CHECK(strstr(ql_errmsg(), "frame") != NULL);
+        CHECK_OK(ql_reader_free(reader));
+        close(fds[0]);
+    }
+    CHECK(queue_len(q) == 0);
+    CHECK_OK(ql_queue_free(q));
+}
+
+static void test_reader_partial_line(void)
+{
+    ql_reader_options opts;
+    ql_queue *q = NULL;
+    ql_reader *reader = NULL;
+    int fds[2] = {-1, -1};
+
+    current_test = "reader partial line";
+
+    if (!CHECK_OK(ql_queue_new(QL_ORDER_FIFO, 0, &q))) {
+        return;
+    }
+    ql_reader_options_init(&opts);
+    opts.partial_line_us = 50 * 1000;
+    if (CHECK(pipe2(fds, O_CLOEXEC) == 0) &&
+        CHECK_OK(ql_reader_open_fd(q, fds[0], &opts, &reader))) {
+        /* A prompt arrives while the writer keeps the pipe open. */
+        CHECK(write(fds[1], "name? ", 6) == 6);
+        CHECK_GET_TEXT(q, LONG_TIMEOUT_US, "name? ");
+        CHECK(write(fds[1], "ok\nmore", 7) == 7);
+        CHECK_GET_TEXT(q, LONG_TIMEOUT_US, "ok\n");
+        CHECK_GET_TEXT(q, LONG_TIMEOUT_US, "more");
+        close(fds[1]);
+        CHECK_OK(ql_reader_wait(reader, LONG_TIMEOUT_US));
+        CHECK_OK(ql_reader_free(reader));
+        close(fds[0]);
+    }
+    CHECK(queue_len(q) == 0);
+    CHECK_OK(ql_queue_free(q));
+}
+
+static void test_put_msg(void)
+{
+    ql_queue *q = NULL;
+    ql_msg in;
+    ql_msg out;
+    const char *spilled = temp_path("put-msg-spill");
+    const char *content = "spilled content\n";
+
+    current_test = "put msg";
+
+    if (!CHECK_OK(ql_queue_new(QL_ORDER_PRIORITY, 0, &q))) {
+        return;
+    }
+    memset(&in, 0, sizeof in);
+    CHECK_STATUS(ql_queue_put_msg(q, NULL, 0), QL_ERR_INVALID);
+    in.kind = QL_KIND_TEXT;
+    in.flags = 8;
+    CHECK_STATUS(ql_queue_put_msg(q, &in, 0), QL_ERR_INVALID);
+    in.flags = QL_MSG_SPILLED;
+    CHECK_STATUS(ql_queue_put_msg(q, &in, 0), QL_ERR_INVALID);
+    in.flags = 0;
+    in.kind = 0;
+    CHECK_STATUS(ql_queue_put_msg(q, &in, 0), QL_ERR_INVALID);
+    CHECK_STATUS(ql_queue_put_msg(NULL, &in, 0), QL_ERR_HANDLE);
+
+    /* Flags and priority travel with the message. */
+    in.kind = QL_KIND_TEXT;
+    in.flags = QL_MSG_WRAPPED;
+    in.priority = 7;
+    in.data = (void *)"wrapped";
+    in.len = 7;
+    CHECK_OK(ql_queue_put_msg(q, &in, 0));
+
+    /* A spilled message hands its file to the queue. */
+    if (CHECK(write_file(spilled, content, strlen(content)) == 0)) {
+        in.kind = QL_KIND_BYTES;
+        in.flags = QL_MSG_WRAPPED | QL_MSG_SPILLED;
+        in.priority = 3;
+        in.data = (void *)spilled;
+        in.len = strlen(spilled);
+        CHECK_OK(ql_queue_put_msg(q, &in, 0));
+
+        memset(&out, 0, sizeof out);
+        if (CHECK_OK(ql_queue_get(q, 0, NULL, 0, &out))) {
+            CHECK(out.priority == 3);
+            CHECK(out.kind == QL_KIND_BYTES);
+            CHECK(out.flags == (QL_MSG_WRAPPED | QL_MSG_SPILLED));
+            CHECK(out.len == strlen(spilled) &&
+                  memcmp(out.data, spilled, out.len) == 0);
+            ql_msg_free(&out);
+            CHECK(!file_exists(spilled));
+        }
+    }
+    memset(&out, 0, sizeof out);
+    if (CHECK_OK(ql_queue_get(q, 0, NULL, 0, &out))) {
+        CHECK(out.priority == 7);
+        CHECK(out.flags == QL_MSG_WRAPPED);
+        CHECK(out.len == 7 && memcmp(out.data, "wrapped", 7) == 0);
+        ql_msg_free(&out);
+    }
+
+    /* A put that fails leaves the spill file with the caller. */
+    if (CHECK(write_file(spilled, content, strlen(content)) == 0)) {
+        CHECK_OK(ql_queue_close(q));
+        in.data = (void *)spilled;
+        in.len = strlen(spilled);
+        CHECK_STATUS(ql_queue_put_msg(q, &in, 0), QL_ERR_CLOSED);
+        CHECK(file_exists(spilled));
+    }
+    CHECK_OK(ql_queue_free(q));
+}
+
 int main(void)
 {
     struct sigaction action;
@@ -2923,6 +3270,10 @@ int main(void)
     test_many_threads_on_a_queue();
     test_many_threads_through_a_link();
     test_log_attach();
+    test_reader_options();
+    test_reader_connection_frames();
+    test_reader_partial_line();
+    test_put_msg();
 
     remove_temp_files();
 
