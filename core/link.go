@@ -368,39 +368,67 @@ func (l *Link) stopRetiring() {
 	l.retiring = nil
 }
 
-// publish is a publisher's goroutine.
+// publishBatch is how many messages a publisher takes from its source
+// under one lock.
+const publishBatch = 64
+
+// publish is a publisher's goroutine. It takes messages from its source in
+// batches and delivers them one by one, in order. When it stops in the
+// middle of a batch, the messages it has not started delivering go back
+// to the front of the source, in order.
 func (l *Link) publish(p *publisher) {
 	defer close(p.done)
 	s := p.src
+	defer s.holding.Store(false)
 
 	if d := p.pending; d != nil {
 		p.pending = nil
 		if !l.deliver(p, d) {
+			l.keep(p, d)
 			return
 		}
+		s.holding.Store(false)
 	}
+	batch := make([]Message, 0, publishBatch)
 	for {
 		// get takes a waiting message even when a cancel channel is
 		// closed, so check first that the publisher may take another.
 		if isDone(p.stop) || isDone(p.retire) {
 			return
 		}
-		m, err := s.q.get(-1, p.retire, p.stop, &s.holding)
+		var err error
+		batch, err = s.q.getBatch(batch[:0], publishBatch, -1, p.retire, p.stop, &s.holding)
 		if err != nil {
 			if err == ErrClosed {
 				log().Info("source closed, publisher ended", "link", l.name, "source", s.id)
 			}
 			return
 		}
-		s.metrics.record(nanotime() - m.putAt)
-		d := delivery{m: m, targets: *l.targets.Load()}
-		if len(d.targets) == 0 {
-			// The last destination was unregistered after the get began;
-			// the link is about to stop this publisher. Put the message
-			// back rather than deliver it to nobody.
-			if !s.q.requeue(m) {
-				log().Error("message dropped: no destination and the source closed", "link", l.name, "source", s.id)
+
+		now := nanotime()
+		targets := *l.targets.Load()
+		for i, m := range batch {
+			if len(targets) == 0 || (i > 0 && (isDone(p.stop) || isDone(p.retire))) {
+				// Stopped, or the last destination was unregistered after
+				// the get began: put back what was not delivered rather
+				// than deliver it to nobody.
+				l.putBack(s, batch[i:])
+				break
 			}
+			s.metrics.record(now - m.putAt)
+			d := delivery{m: m, targets: targets}
+			if !l.deliver(p, &d) {
+				// The rest goes back first, so that a held message that
+				// returns to the source lands in front of it.
+				l.putBack(s, batch[i+1:])
+				l.keep(p, &d)
+				return
+			}
+		}
+		clear(batch) // drop payload references for the collector
+		s.holding.Store(false)
+
+		if len(targets) == 0 {
 			select {
 			case <-p.stop:
 				return
@@ -408,22 +436,40 @@ func (l *Link) publish(p *publisher) {
 				return
 			case <-time.After(time.Millisecond):
 			}
-			continue
-		}
-		if !l.deliver(p, &d) {
-			return
 		}
 	}
 }
 
-// deliver puts d's message to each of its remaining targets. It reports
-// false when the publisher was stopped first; the message is then kept as
-// the source's pending delivery, or abandoned if the source was
+// putBack returns messages taken from s but not delivered to the front of
+// s, keeping their order.
+func (l *Link) putBack(s *source, msgs []Message) {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if !s.q.requeue(msgs[i]) {
+			log().Error("message dropped: it could not go back to its closed source", "link", l.name, "source", s.id)
+			Discard(msgs[i])
+			_ = s.q.TaskDone()
+		}
+	}
+}
+
+// keep settles a delivery that a stop interrupted: it becomes the
+// publisher's pending delivery, or is abandoned when the source was
 // unregistered.
+func (l *Link) keep(p *publisher, d *delivery) {
+	if isDone(p.retire) {
+		l.abandon(p.src, d)
+		return
+	}
+	kept := *d // a copy, so the caller's delivery stays on its stack
+	p.pending = &kept
+}
+
+// deliver puts d's message to each of its remaining targets. It reports
+// false when the publisher was stopped first; d then holds the progress,
+// for keep.
 func (l *Link) deliver(p *publisher, d *delivery) bool {
 	s := p.src
 	s.holding.Store(true)
-	defer s.holding.Store(false)
 
 	for d.next < len(d.targets) {
 		t := d.targets[d.next]
@@ -448,12 +494,6 @@ func (l *Link) deliver(p *publisher, d *delivery) bool {
 			d.removed = true // unregistered while waiting for room
 		}
 		if err == ErrCanceled && isDone(p.stop) {
-			if isDone(p.retire) {
-				l.abandon(s, d)
-			} else {
-				kept := *d // a copy, so the caller's delivery stays on its stack
-				p.pending = &kept
-			}
 			return false
 		}
 		if err == ErrClosed {

@@ -553,7 +553,7 @@ func TestLinkUnregisterSourceFinishesHeldMessage(t *testing.T) {
 	register(t, l, dst, Destination)
 	putAll(t, src, []string{"0", "1"})
 	waitUntil(t, testTimeout, "the publisher waits for room with message 1",
-		func() bool { return dst.Len() == 1 && parkedPutters(dst) == 1 && src.Len() == 0 })
+		func() bool { return dst.Len() == 1 && parkedPutters(dst) == 1 })
 
 	require.NoError(t, l.Unregister(srcID, Source))
 	putAll(t, src, []string{"2"})
@@ -579,7 +579,7 @@ func TestLinkStopAfterUnregisterSourceRequeuesHeldMessage(t *testing.T) {
 	register(t, l, dst, Destination)
 	putAll(t, src, []string{"0", "1", "2"})
 	waitUntil(t, testTimeout, "the publisher waits for room with message 1",
-		func() bool { return parkedPutters(dst) == 1 && src.Len() == 1 })
+		func() bool { return parkedPutters(dst) == 1 })
 	require.NoError(t, l.Unregister(srcID, Source))
 
 	within(t, testTimeout, "Stop", l.Stop)
@@ -665,7 +665,7 @@ func TestLinkHeldMessageOfUnregisteredDestination(t *testing.T) {
 	fullID := register(t, l, full, Destination)
 	putAll(t, src, []string{"0", "1", "2"})
 	waitUntil(t, testTimeout, "the publisher waits for room with message 1",
-		func() bool { return parkedPutters(full) == 1 && src.Len() == 1 })
+		func() bool { return parkedPutters(full) == 1 })
 
 	require.NoError(t, l.Unregister(fullID, Destination))
 	next := newQueue(t, FIFO, 0)
@@ -688,7 +688,7 @@ func TestLinkStopKeepsHeldMessage(t *testing.T) {
 	register(t, l, full, Destination)
 	putAll(t, src, numbered("", 0, 5))
 	waitUntil(t, testTimeout, "the publisher waits for room with message 1",
-		func() bool { return parkedPutters(full) == 1 && src.Len() == 3 })
+		func() bool { return parkedPutters(full) == 1 })
 
 	within(t, testTimeout, "Stop", l.Stop)
 	within(t, testTimeout, "a second Stop", l.Stop)
@@ -741,7 +741,7 @@ func TestLinkCloseRequeuesHeldMessage(t *testing.T) {
 	register(t, l, dst, Destination)
 	putAll(t, src, []string{"0", "1", "2"})
 	waitUntil(t, testTimeout, "the publisher waits for room with message 1",
-		func() bool { return parkedPutters(dst) == 1 && src.Len() == 1 })
+		func() bool { return parkedPutters(dst) == 1 })
 
 	within(t, testTimeout, "Close", l.Close)
 

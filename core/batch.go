@@ -1,0 +1,94 @@
+package core
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// PutBatch puts msgs in order: as many as fit at once, then the rest as
+// room appears, waiting at most timeout in all. It returns how many it
+// put; when that is fewer than len(msgs), the error says why (ErrFull
+// when the timeout passed, ErrClosed when the queue closed).
+func (q *Queue) PutBatch(msgs []Message, timeout time.Duration) (int, error) {
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	done := 0
+	for done < len(msgs) {
+		n, err := q.putAvailable(msgs[done:])
+		done += n
+		if err != nil || done == len(msgs) {
+			return done, err
+		}
+
+		// The queue is full: wait for room for the next message.
+		wait := timeout
+		if timeout > 0 {
+			wait = time.Until(deadline)
+			if wait <= 0 {
+				return done, ErrFull
+			}
+		}
+		if err := q.put(msgs[done], wait, nil, nil); err != nil {
+			return done, err
+		}
+		done++
+	}
+	return done, nil
+}
+
+// putAvailable puts as many of msgs as fit now, under one lock.
+func (q *Queue) putAvailable(msgs []Message) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return 0, ErrClosed
+	}
+	n := len(msgs)
+	if q.maxsize > 0 {
+		n = min(n, q.maxsize-q.items.len())
+	}
+	now := nanotime()
+	for i := range n {
+		m := msgs[i]
+		m.putAt = now
+		q.items.push(m)
+		q.getters.signalOne()
+	}
+	q.unfinished += int64(n)
+	return n, nil
+}
+
+// GetBatch appends up to max messages to dst and returns it. It waits at
+// most timeout for the first message; the others are taken only if they
+// are already there. Errors are those of Get.
+func (q *Queue) GetBatch(dst []Message, max int, timeout time.Duration) ([]Message, error) {
+	return q.getBatch(dst, max, timeout, nil, nil, nil)
+}
+
+// getBatch is GetBatch with the cancel channels and taken flag of get.
+func (q *Queue) getBatch(dst []Message, max int, timeout time.Duration, cancel1, cancel2 <-chan struct{}, taken *atomic.Bool) ([]Message, error) {
+	if max <= 0 {
+		return dst, nil
+	}
+	q.mu.Lock()
+	if q.items.len() == 0 {
+		q.mu.Unlock()
+		m, err := q.get(timeout, cancel1, cancel2, taken)
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, m)
+		max--
+		q.mu.Lock()
+	} else if taken != nil {
+		taken.Store(true)
+	}
+	for ; max > 0 && q.items.len() > 0; max-- {
+		dst = append(dst, q.items.pop())
+		q.putters.signalOne()
+	}
+	q.mu.Unlock()
+	return dst, nil
+}
