@@ -7,6 +7,7 @@ package main
 import "C"
 
 import (
+	"fmt"
 	"math"
 	"unsafe"
 
@@ -119,7 +120,7 @@ func put(q unsafe.Pointer, kind C.int, priority int64, flags core.Flags, data un
 		copy(payload, unsafe.Slice((*byte)(data), int(length)))
 	}
 	m := core.Message{Kind: k, Flags: flags, Priority: priority, Payload: payload}
-	return result(queue.Put(m, duration(timeoutUS)))
+	return result(queueError(queue.Put(m, duration(timeoutUS))))
 }
 
 //export ql_queue_get
@@ -134,7 +135,7 @@ func ql_queue_get(q unsafe.Pointer, timeoutUS C.int64_t, buf unsafe.Pointer, cap
 	}
 	m, err := queue.Get(duration(timeoutUS))
 	if err != nil {
-		return fail(err)
+		return fail(queueError(err))
 	}
 	fillMessage(msg, m, buf, capacity)
 	return statusOK
@@ -219,7 +220,22 @@ func ql_queue_join(q unsafe.Pointer, timeoutUS C.int64_t) (status C.int) {
 	if err != nil {
 		return fail(err)
 	}
-	return result(queue.Join(duration(timeoutUS)))
+	return result(queueError(queue.Join(duration(timeoutUS))))
+}
+
+// queueError words the engine's bare queue errors for ql_errmsg().
+func queueError(err error) error {
+	switch err {
+	case core.ErrClosed:
+		return fmt.Errorf("the queue is %w", err)
+	case core.ErrEmpty:
+		return fmt.Errorf("no message arrived in time: %w", err)
+	case core.ErrFull:
+		return fmt.Errorf("no room appeared in time: %w", err)
+	case core.ErrTimeout:
+		return fmt.Errorf("unfinished tasks remain: join %w", err)
+	}
+	return err
 }
 
 func boolInt(b bool) C.int {

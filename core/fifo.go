@@ -56,3 +56,43 @@ func (r *Reader) waitOpened() bool {
 		}
 	}
 }
+
+// openFIFO opens the writer's named pipe for writing, which waits until a
+// process opens it for reading; Stop releases the wait with
+// releaseFIFOOpen.
+func (w *Writer) openFIFO() error {
+	w.fifoOpening.Store(true)
+	defer w.fifoOpening.Store(false)
+	if isDone(w.stop) {
+		return nil
+	}
+	fd, err := syscall.Open(w.path, syscall.O_WRONLY|syscall.O_CLOEXEC, 0)
+	for err == syscall.EINTR {
+		fd, err = syscall.Open(w.path, syscall.O_WRONLY|syscall.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return &os.PathError{Op: "open", Path: w.path, Err: err}
+	}
+	// Non-blocking mode lets the runtime's poller wait for room, so a
+	// deadline can interrupt a write.
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return &os.PathError{Op: "open", Path: w.path, Err: err}
+	}
+	w.attach(os.NewFile(uintptr(fd), w.path))
+	return nil
+}
+
+// releaseFIFOOpen ends a wait of the writer in openFIFO by briefly opening
+// the pipe for reading, until the writer is no longer opening it.
+func (w *Writer) releaseFIFOOpen() {
+	for w.fifoOpening.Load() && !isDone(w.done) {
+		if fd, err := syscall.Open(w.path, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0); err == nil {
+			syscall.Close(fd)
+		}
+		select {
+		case <-w.done:
+		case <-time.After(fifoWakeInterval):
+		}
+	}
+}

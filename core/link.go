@@ -103,6 +103,15 @@ func NewLink(name string) *Link {
 // Name returns the name given to NewLink.
 func (l *Link) Name() string { return l.name }
 
+// String names the link in messages: `link "name"`, or `link` when it has
+// no name.
+func (l *Link) String() string {
+	if l.name == "" {
+		return "link"
+	}
+	return fmt.Sprintf("link %q", l.name)
+}
+
 // Register adds q in direction dir and returns its id. Ids count up from 1
 // across both directions and are never reused. It returns ErrExists when q
 // is already registered in either direction.
@@ -117,16 +126,16 @@ func (l *Link) Register(q *Queue, dir Direction) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return 0, fmt.Errorf("link %q: %w", l.name, ErrClosed)
+		return 0, fmt.Errorf("%s is %w", l, ErrClosed)
 	}
 	for _, s := range l.sources {
 		if s.q == q {
-			return 0, fmt.Errorf("%w: the queue is already registered as source %d of link %q", ErrExists, s.id, l.name)
+			return 0, fmt.Errorf("%w: the queue is already registered as source %d of %s", ErrExists, s.id, l)
 		}
 	}
 	for _, d := range l.dests {
 		if d.q == q {
-			return 0, fmt.Errorf("%w: the queue is already registered as destination %d of link %q", ErrExists, d.id, l.name)
+			return 0, fmt.Errorf("%w: the queue is already registered as destination %d of %s", ErrExists, d.id, l)
 		}
 	}
 
@@ -151,7 +160,7 @@ func (l *Link) Unregister(id int64, dir Direction) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return fmt.Errorf("link %q: %w", l.name, ErrClosed)
+		return fmt.Errorf("%s is %w", l, ErrClosed)
 	}
 
 	switch dir {
@@ -186,7 +195,7 @@ func (l *Link) Unregister(id int64, dir Direction) error {
 	default:
 		return fmt.Errorf("%w: direction %d is not source (1) or destination (2)", ErrInvalid, int(dir))
 	}
-	return fmt.Errorf("%w: link %q has no %s with id %d", ErrNotFound, l.name, dir, id)
+	return fmt.Errorf("%w: %s has no %s with id %d", ErrNotFound, l, dir, id)
 }
 
 // Queue returns the registered queue with the given id.
@@ -203,7 +212,7 @@ func (l *Link) Queue(id int64) (*Queue, Direction, error) {
 			return d.q, Destination, nil
 		}
 	}
-	return nil, 0, fmt.Errorf("%w: link %q has no queue with id %d", ErrNotFound, l.name, id)
+	return nil, 0, fmt.Errorf("%w: %s has no queue with id %d", ErrNotFound, l, id)
 }
 
 // Stop stops every publisher and waits for them to end. Messages they hold
@@ -244,19 +253,22 @@ func (l *Link) Close() {
 	l.closed = true
 }
 
-// IsAlive reports whether every source has a running publisher. It returns
-// ErrNotStarted when no publisher was ever started.
+// IsAlive reports whether the link is moving messages: it has a source,
+// Stop was not called since the last registration, and no publisher has
+// ended because its source closed. A link whose destinations were all
+// unregistered is alive: its publishers rest until a destination comes.
+// It returns ErrNotStarted when no publisher was ever started.
 func (l *Link) IsAlive() (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.started {
 		return false, ErrNotStarted
 	}
-	if len(l.sources) == 0 {
+	if l.stopped || l.closed || len(l.sources) == 0 {
 		return false, nil
 	}
 	for _, s := range l.sources {
-		if s.pub == nil || isDone(s.pub.done) {
+		if s.pub != nil && isDone(s.pub.done) {
 			return false, nil
 		}
 	}
@@ -292,7 +304,7 @@ func (l *Link) IsEmpty(id int64) (bool, error) {
 		}
 	}
 	if !found {
-		return false, fmt.Errorf("%w: link %q has no queue with id %d", ErrNotFound, l.name, id)
+		return false, fmt.Errorf("%w: %s has no queue with id %d", ErrNotFound, l, id)
 	}
 	return true, nil
 }

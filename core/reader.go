@@ -108,6 +108,9 @@ func OpenReader(q *Queue, path string, opts ReaderOptions) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	if info.IsDir() {
+		return nil, &os.PathError{Op: "open", Path: path, Err: syscall.EISDIR}
+	}
 	if info.Mode()&os.ModeNamedPipe != 0 {
 		if err := syscall.Access(path, 4 /* R_OK */); err != nil {
 			return nil, &os.PathError{Op: "open", Path: path, Err: err}

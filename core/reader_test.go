@@ -479,17 +479,30 @@ func TestReaderOpenMissingPath(t *testing.T) {
 	assert.Contains(t, err.Error(), path)
 }
 
-func TestReaderDirectoryIsReadError(t *testing.T) {
-	checkGoroutines(t)
+func TestReaderDirectoryPathRejected(t *testing.T) {
 	dir := t.TempDir()
 	q := newQueue(t, FIFO, 0)
 
 	r, err := OpenReader(q, dir, ReaderOptions{Kind: KindBytes})
-	require.NoError(t, err, "a directory opens; reading it fails")
+	assert.Nil(t, r)
+	require.ErrorIs(t, err, syscall.EISDIR, "a directory is rejected when the reader is created")
+	assert.Contains(t, err.Error(), dir)
+}
 
+func TestReaderDirectoryDescriptorIsReadError(t *testing.T) {
+	checkGoroutines(t)
+	dir := t.TempDir()
+	q := newQueue(t, FIFO, 0)
+	d, err := os.Open(dir)
+	require.NoError(t, err)
+	defer d.Close()
+	f, err := OpenDescriptor(int(d.Fd()), false)
+	require.NoError(t, err)
+
+	r, err := NewReader(q, f, ReaderOptions{Kind: KindBytes})
+	require.NoError(t, err, "a directory descriptor opens; reading it fails")
 	err = waitReaderDone(t, r)
 	require.ErrorIs(t, err, syscall.EISDIR)
-	assert.Contains(t, err.Error(), dir)
 	assert.Equal(t, 0, q.Len())
 }
 

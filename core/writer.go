@@ -47,6 +47,9 @@ type Writer struct {
 	out     *bufio.Writer
 	regular bool // f is a regular file, which Sync writes to disk
 
+	current     atomic.Pointer[os.File] // f, for Stop to set a write deadline
+	fifoOpening atomic.Bool             // run waits in open() of a named pipe
+
 	count    atomic.Uint64
 	stopOnce sync.Once
 	stop     chan struct{} // closed by Stop
@@ -133,8 +136,19 @@ func (w *Writer) Err() error {
 // Stop asks the writer to end and waits until it has: it finishes the
 // message it holds, flushes, syncs a regular file and closes its file.
 // Messages still in the queue stay there.
+//
+// Stop does not wait long for a pipe that takes no data: a write still
+// blocked FlushInterval after Stop fails, and the writer ends with that
+// error. A writer of a named pipe that no process has opened for reading
+// ends without writing, leaving its messages in the queue.
 func (w *Writer) Stop() {
-	w.stopOnce.Do(func() { close(w.stop) })
+	w.stopOnce.Do(func() {
+		close(w.stop)
+		w.releaseFIFOOpen()
+		if f := w.current.Load(); f != nil {
+			_ = f.SetWriteDeadline(time.Now().Add(FlushInterval))
+		}
+	})
 	<-w.done
 }
 
@@ -192,6 +206,11 @@ func (w *Writer) writeMessages() error {
 				w.q.requeue(m) // keep the message for whoever reads the queue next
 				return err
 			}
+			if isDone(w.stop) {
+				// Stop released the open of a named pipe: nobody reads it.
+				w.q.requeue(m)
+				return nil
+			}
 		}
 		if err := w.write(m); err != nil {
 			return fmt.Errorf("writing %s failed: %w", w.f.Name(), err)
@@ -226,6 +245,9 @@ func (w *Writer) open() error {
 	if w.opts.Append {
 		flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
 	}
+	if info, err := os.Stat(w.path); err == nil && info.Mode()&os.ModeNamedPipe != 0 {
+		return w.openFIFO()
+	}
 	f, err := os.OpenFile(w.path, flags, 0o666)
 	if err != nil {
 		return err
@@ -238,6 +260,7 @@ func (w *Writer) attach(f *os.File) {
 	w.f = f
 	w.out = bufio.NewWriterSize(f, writeBufferSize)
 	w.regular = isRegular(f)
+	w.current.Store(f)
 }
 
 // flush writes the buffer out and syncs a regular file once per

@@ -21,10 +21,15 @@
  *    last failure on the calling thread (the value, the path, the reason).
  *  - Timeouts are int64_t microseconds: a negative timeout blocks until the
  *    call can complete, zero never blocks, a positive value waits at most
- *    that long. Closing or stopping the object a call waits on wakes it.
+ *    that long. A timeout too large to be a duration in nanoseconds blocks
+ *    too. Closing or stopping the object a call waits on wakes it: closing
+ *    a queue wakes its puts, gets and joins, and stopping a reader or
+ *    writer wakes its waits.
  *  - Memory that the library returns is freed with ql_free() or
  *    ql_msg_free(), never with the C library's free(). Destructors accept
- *    NULL.
+ *    NULL. Pointers that the caller passes in stay the caller's: the
+ *    library copies what it keeps (payloads, names, paths) before the call
+ *    returns.
  *  - Every function is thread-safe.
  *  - Message payloads are byte arrays with an explicit length; they may
  *    contain NUL bytes.
@@ -83,12 +88,15 @@ const char *ql_strerror(int status);
 
 /* Returns the message of the last call that failed on the calling thread,
  * or "" if none has failed. The string belongs to the library and stays
- * valid until the next failing call on the same thread. Successful calls
- * do not clear it. */
+ * valid until the next failing call on the same thread or until the thread
+ * exits. Successful calls do not clear it. Never returns NULL. */
 const char *ql_errmsg(void);
 
-/* Frees memory that the library returned (strings from ql_errmsg() are not
- * among them). Accepts NULL. */
+/* Frees a block that the library allocated: the payload of a message with
+ * msg->owned set, when the caller takes it over instead of calling
+ * ql_msg_free() (copy msg->data, then zero the struct). Strings from
+ * ql_strerror() and ql_errmsg() belong to the library and must not be
+ * passed here. Accepts NULL. */
 void ql_free(void *ptr);
 
 /* ------------------------------------------------------------------------
@@ -119,7 +127,9 @@ typedef struct ql_writer ql_writer; /* a queue into a file */
  * and the next record that fits says how many were. One queue receives the
  * records at a time; q == NULL stops them, which is the default. Records
  * are dropped while q is closed or freed.
- * Returns QL_ERR_INVALID for an unknown level. */
+ * Returns QL_ERR_INVALID for a level below QL_LOG_DEBUG or above
+ * QL_LOG_ERROR (values in between, such as 25, are thresholds too), and
+ * QL_ERR_HANDLE for a freed or wrong-type q. */
 int ql_log_attach(ql_queue *q, int level);
 
 /* ------------------------------------------------------------------------
@@ -139,7 +149,8 @@ int ql_log_attach(ql_queue *q, int level);
                           * owns the file */
 
 /* ql_msg is a message. ql_queue_get() fills it and the caller releases it
- * with ql_msg_free(); ql_queue_put_msg() reads one the caller filled. */
+ * with ql_msg_free(); ql_queue_put_msg() reads one the caller filled. A
+ * payload of zero bytes may have a NULL data. */
 typedef struct ql_msg {
     int32_t kind;     /* one of QL_KIND_* */
     int32_t owned;    /* nonzero when data was allocated by the library */
@@ -173,12 +184,15 @@ void ql_msg_free(ql_msg *msg);
  * unbounded queue; a bounded queue blocks puts while it holds maxsize
  * messages. On QL_OK *out receives a handle that the caller frees with
  * ql_queue_free().
- * Returns QL_ERR_INVALID for an unknown order or a NULL out. */
+ * Returns QL_ERR_INVALID for an unknown order, a maxsize above 2147483647
+ * or a NULL out. */
 int ql_queue_new(int order, int64_t maxsize, ql_queue **out);
 
 /* Closes the queue if it is open and frees the handle. Later calls with
  * the handle return QL_ERR_HANDLE. Links, readers and writers that use the
- * queue see it closed. Accepts NULL (returns QL_OK).
+ * queue see it closed. A handle from ql_link_queue() is a second reference:
+ * freeing it frees only that reference and leaves the queue open.
+ * Accepts NULL (returns QL_OK).
  * Returns QL_ERR_HANDLE for a freed or wrong-type handle. */
 int ql_queue_free(ql_queue *q);
 
@@ -188,8 +202,9 @@ int ql_queue_free(ql_queue *q);
 int ql_queue_close(ql_queue *q);
 
 /* Puts a copy of len bytes at data, of the given kind, with priority 0.
- * data may be NULL when len is 0. Blocks while a bounded queue is full,
- * for at most timeout_us.
+ * data may be NULL when len is 0, and the caller keeps data. Blocks while
+ * a bounded queue is full, for at most timeout_us; ql_queue_close() wakes
+ * it.
  * Returns QL_ERR_FULL when the timeout passes, QL_ERR_CLOSED when the queue
  * is closed (also while waiting), QL_ERR_INVALID for an unknown kind or a
  * NULL data with a nonzero len. */
@@ -210,11 +225,12 @@ int ql_queue_put_priority(ql_queue *q, int kind, int64_t priority,
  * unknown flags or a spilled message whose path is empty. */
 int ql_queue_put_msg(ql_queue *q, const ql_msg *msg, int64_t timeout_us);
 
-/* Takes the next message, waiting at most timeout_us for one.
+/* Takes the next message, blocking at most timeout_us while the queue is
+ * empty; ql_queue_close() wakes it.
  * buf and cap name an optional buffer of the caller's (buf may be NULL): a
  * payload of at most cap bytes is copied there and msg->owned is 0;
  * a larger one is allocated by the library and msg->owned is 1. Call
- * ql_msg_free(msg) in both cases.
+ * ql_msg_free(msg) in both cases. msg is written only on QL_OK.
  * Returns QL_ERR_EMPTY when the timeout passes, QL_ERR_CLOSED when the
  * queue is closed and holds no more messages, QL_ERR_INVALID for a NULL
  * msg. */
@@ -235,7 +251,8 @@ int ql_queue_is_closed(ql_queue *q, int *out);
 int ql_queue_task_done(ql_queue *q);
 
 /* Blocks until every message ever put has been marked done with
- * ql_queue_task_done(), for at most timeout_us.
+ * ql_queue_task_done(), for at most timeout_us; ql_queue_close() wakes
+ * it.
  * Returns QL_ERR_TIMEOUT when the timeout passes, QL_ERR_CLOSED when the
  * queue is closed while messages are still unfinished. */
 int ql_queue_join(ql_queue *q, int64_t timeout_us);
@@ -250,12 +267,16 @@ int ql_queue_join(ql_queue *q, int64_t timeout_us);
 
 /* Creates a link with no queues. On QL_OK *out receives a handle that the
  * caller frees with ql_link_free(). name labels the link in log messages
- * and may be NULL. */
+ * and may be NULL; the link keeps a copy.
+ * Returns QL_ERR_INVALID for a NULL out. */
 int ql_link_new(const char *name, ql_link **out);
 
 /* Stops the link (see ql_link_stop()), releases its queues and frees the
- * handle. The queues themselves stay open and owned by their creators.
- * Accepts NULL. */
+ * handle. Blocks like ql_link_stop(). A message that a publisher took but
+ * could not deliver goes back to the front of its source when no
+ * destination received it yet; otherwise the destinations with room get
+ * it. The queues themselves stay open and owned by their creators.
+ * Accepts NULL (returns QL_OK). */
 int ql_link_free(ql_link *link);
 
 /* Registers a queue in a direction and stores its id in *id. Ids count up
@@ -270,26 +291,33 @@ int ql_link_free(ql_link *link);
  * the link was freed concurrently. */
 int ql_link_register(ql_link *link, ql_queue *q, int direction, int64_t *id);
 
-/* Detaches the queue with the given id from the given direction. A
- * source's publisher finishes the message it holds first; a destination
- * receives no message taken after this call returns.
+/* Detaches the queue with the given id from the given direction, without
+ * blocking. A source's publisher finishes the message it holds in the
+ * background; a destination receives no message taken after this call
+ * returns, and a put to it that waits for room is abandoned.
  * Returns QL_ERR_NOT_FOUND when no queue with that id is registered in that
  * direction. */
 int ql_link_unregister(ql_link *link, int64_t id, int direction);
 
 /* Stores a new reference to the registered queue with the given id in
  * *out; free it with ql_queue_free(), which then frees only that
- * reference. Returns QL_ERR_NOT_FOUND for an unknown id. */
+ * reference. Every other call on the reference acts on the queue itself,
+ * ql_queue_close() included, and the reference stays valid after the
+ * queue is unregistered or the link freed.
+ * Returns QL_ERR_NOT_FOUND for an unknown id. */
 int ql_link_queue(ql_link *link, int64_t id, ql_queue **out);
 
-/* Stops every publisher and waits for them to end. A message a publisher
- * holds when it stops, waiting for room in a full destination, is kept and
- * delivered first when the publishers start again. Stopping twice is
- * allowed. */
+/* Stops every publisher and blocks until they have ended. A publisher that
+ * waits for room in a full destination stops at once: the message it holds
+ * is kept and delivered first when the publishers start again. Stopping
+ * twice is allowed. */
 int ql_link_stop(ql_link *link);
 
-/* Stores 1 in *out when every source has a running publisher, else 0.
- * Returns QL_ERR_STATE when no publisher was ever started. */
+/* Stores 1 in *out while the link moves messages: it has a source, it was
+ * not stopped since the last registration, and no publisher ended because
+ * its source closed. A link whose destinations were all unregistered is
+ * alive; its publishers rest until a destination is registered. Stores 0
+ * otherwise. Returns QL_ERR_STATE when no publisher was ever started. */
 int ql_link_is_alive(ql_link *link, int *out);
 
 /* Stores 1 in *out when every registered queue is empty and no publisher
@@ -329,9 +357,14 @@ int ql_link_metrics(ql_link *link, ql_source_metrics *out, size_t cap,
  * copy of the descriptor and never closes fd; the caller may close fd
  * after this call returns. A socket is switched to non-blocking mode,
  * which its other descriptors share. The reader ends at end of file, on
- * ql_reader_stop(), or on a read error.
- * Returns QL_ERR_INVALID for a negative fd or an unknown kind, QL_ERR_IO
- * when fd is not open. */
+ * ql_reader_stop(), on a read error, or when a put finds q closed. While
+ * q is full it waits for room, so it drops no line it has read unless q
+ * is closed.
+ * On QL_OK *out receives a handle that the caller frees with
+ * ql_reader_free().
+ * Returns QL_ERR_INVALID for a negative fd, a kind other than
+ * QL_KIND_TEXT and QL_KIND_BYTES or a NULL out, QL_ERR_IO when fd is not
+ * open. */
 int ql_reader_new_fd(ql_queue *q, int fd, int kind, ql_reader **out);
 
 /* Framings: how a reader splits its input into messages. */
@@ -374,39 +407,48 @@ typedef struct ql_reader_options {
 int ql_reader_options_init(ql_reader_options *opts);
 
 /* Starts a reader of fd into q with the given options (NULL for the
- * defaults); otherwise as ql_reader_new_fd(). With QL_FRAME_CONNECTION, a
- * stream that ends inside a frame ends the reader with QL_ERR_IO.
- * Returns QL_ERR_INVALID for a field outside its documented values. */
+ * defaults); otherwise as ql_reader_new_fd(). The call copies opts and the
+ * strings it points to. With QL_FRAME_CONNECTION, a stream that ends
+ * inside a frame ends the reader with QL_ERR_IO.
+ * Returns QL_ERR_INVALID for a field outside its documented values, such
+ * as a negative partial_line_us. */
 int ql_reader_open_fd(ql_queue *q, int fd, const ql_reader_options *opts,
                       ql_reader **out);
 
 /* Same as ql_reader_open_fd() for a path, as ql_reader_new_path() opens
- * it. */
+ * it. Returns QL_ERR_INVALID for a NULL path and QL_ERR_IO when the path
+ * cannot be opened. */
 int ql_reader_open_path(ql_queue *q, const char *path,
                         const ql_reader_options *opts, ql_reader **out);
 
 /* Same as ql_reader_new_fd() for a path, which the reader opens for
  * reading now and closes when it ends. A named pipe is checked now and
- * opened in the background, since opening one waits for a writer.
- * Returns QL_ERR_IO (with the path in ql_errmsg()) when it cannot be
- * opened. */
+ * opened in the background, since opening one waits for a writer; a
+ * failure to open it then ends the reader with QL_ERR_IO.
+ * Returns QL_ERR_INVALID for a NULL path or a kind other than
+ * QL_KIND_TEXT and QL_KIND_BYTES, QL_ERR_IO (with the path in ql_errmsg())
+ * when it cannot be opened or is a directory. */
 int ql_reader_new_path(ql_queue *q, const char *path, int kind,
                        ql_reader **out);
 
-/* Stops the reader if it runs and frees the handle. Accepts NULL. */
+/* Stops the reader if it runs, blocking as ql_reader_stop() does, and frees
+ * the handle. Accepts NULL (returns QL_OK). */
 int ql_reader_free(ql_reader *r);
 
-/* Stops the reader and waits until it has stopped reading. Bytes read
+/* Stops the reader and blocks until it has stopped reading: a read blocked
+ * on a pipe, socket or terminal is woken, and so is a reader of a named
+ * pipe that still waits for a writer to open it. Bytes read
  * after the last '\n' are delivered as a last line. It never waits for
  * room in a full queue: lines already read that do not fit are put in
  * the background, in order, as room appears, and are dropped only if the
  * queue is closed first. */
 int ql_reader_stop(ql_reader *r);
 
-/* Waits at most timeout_us for the reader to end, then returns how it
+/* Blocks at most timeout_us for the reader to end, then returns how it
  * ended: QL_OK after end of file or ql_reader_stop(), QL_ERR_IO after a
  * read error, QL_ERR_CLOSED when its queue was closed. Returns
- * QL_ERR_TIMEOUT while it still runs. */
+ * QL_ERR_TIMEOUT while it still runs. ql_reader_stop() from another
+ * thread ends the wait. */
 int ql_reader_wait(ql_reader *r, int64_t timeout_us);
 
 /* Stores 1 in *out while the reader runs, else 0. */
@@ -431,29 +473,42 @@ int ql_reader_count(ql_reader *r, uint64_t *out);
  * empty, or on a write error. Calls ql_queue_task_done() on q for each
  * message written. Payloads are written as they are, whatever their kind,
  * so a QL_KIND_PICKLE message is written as its pickle bytes.
- * Returns QL_ERR_INVALID for a negative fd, QL_ERR_IO when fd is not
- * open. */
+ * On QL_OK *out receives a handle that the caller frees with
+ * ql_writer_free().
+ * Returns QL_ERR_INVALID for a negative fd or a NULL out, QL_ERR_IO when
+ * fd is not open. */
 int ql_writer_new_fd(ql_queue *q, int fd, ql_writer **out);
 
 /* Same as ql_writer_new_fd() for a path, opened with mode (a QL_WRITE_*
  * value) when the first message arrives and closed when the writer ends.
- * The path is checked now: a missing directory or a file that cannot be
- * written returns QL_ERR_IO naming the path. */
+ * A named pipe opens once a process opens it for reading. The path is
+ * checked now: a missing directory, a directory or a file that cannot be
+ * written returns QL_ERR_IO naming the path. If opening fails later
+ * anyway, the writer puts the message back on q and ends with QL_ERR_IO.
+ * Returns QL_ERR_INVALID for an unknown mode, a NULL path or a NULL
+ * out. */
 int ql_writer_new_path(ql_queue *q, const char *path, int mode,
                        ql_writer **out);
 
-/* Stops the writer if it runs and frees the handle. Accepts NULL. */
+/* Stops the writer if it runs, blocking as ql_writer_stop() does, and frees
+ * the handle. Accepts NULL (returns QL_OK). */
 int ql_writer_free(ql_writer *w);
 
-/* Stops the writer: it writes the message it holds, flushes, syncs a
- * regular file, closes a path it opened, and ends. Messages still in the
- * queue stay there. */
+/* Stops the writer and blocks until it has ended: it writes the message it
+ * holds, flushes, syncs a regular file, closes a path it opened, and ends.
+ * Messages still in the queue stay there. It waits about a second at most
+ * for a pipe or socket that takes no data: a write still blocked then
+ * fails, and ql_writer_wait() reports QL_ERR_IO. A writer of a named pipe
+ * that no process has opened for reading puts its message back on the
+ * queue and ends at once. */
 int ql_writer_stop(ql_writer *w);
 
-/* Waits at most timeout_us for the writer to end, then returns how it
+/* Blocks at most timeout_us for the writer to end, then returns how it
  * ended: QL_OK after ql_writer_stop() or a closed and empty queue,
  * QL_ERR_IO after a write error. Returns QL_ERR_TIMEOUT while it still
- * runs. */
+ * runs. ql_writer_stop() from another thread ends the wait, and so does
+ * closing the queue, once the writer has written the messages left in
+ * it. */
 int ql_writer_wait(ql_writer *w, int64_t timeout_us);
 
 /* Stores 1 in *out while the writer runs, else 0. */

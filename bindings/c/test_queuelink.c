@@ -1827,8 +1827,9 @@ static void test_link_stop_and_restart(void)
 
     current_test = "link stop and restart";
 
-    /* dest is bounded to one message, so the publisher takes "2" and
-     * waits for room while "3" stays in the source. */
+    /* dest is bounded to one message, so the publisher waits for room
+     * with "2". It may have taken "3" in the same batch; a stop puts such
+     * messages back in the source. */
     if (!CHECK_OK(ql_link_new("restart", &link)) ||
         !CHECK_OK(ql_queue_new(QL_ORDER_FIFO, 0, &source)) ||
         !CHECK_OK(ql_queue_new(QL_ORDER_FIFO, 1, &dest)) ||
@@ -1842,7 +1843,6 @@ static void test_link_stop_and_restart(void)
     CHECK_OK(ql_link_register(link, source, QL_SOURCE, &id));
     CHECK_OK(ql_link_register(link, dest, QL_DESTINATION, &id));
     CHECK(wait_queue_len(dest, 1, LONG_TIMEOUT_US));
-    CHECK(wait_queue_len(source, 1, LONG_TIMEOUT_US));
     CHECK_OK(ql_link_is_drained(link, &flag));
     CHECK(flag == 0);
 
