@@ -33,7 +33,7 @@ const stopGrace = time.Second
 // a frame it is an error.
 func (r *Reader) readFrames() error {
 	src := &frameSource{r: r}
-	in := bufio.NewReaderSize(src, readBufferSize)
+	in := bufio.NewReaderSize(src, r.opts.bufferSize)
 	for {
 		if isDone(r.stop) {
 			return nil

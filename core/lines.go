@@ -12,7 +12,7 @@ import (
 // readLines frames the file into lines until end of file, Stop or an
 // error, then delivers the bytes after the last '\n' as a last line.
 func (r *Reader) readLines() error {
-	buf := make([]byte, readBufferSize)
+	buf := make([]byte, r.opts.bufferSize)
 	line := lineBuilder{r: r}
 	defer line.abort()
 	start, end := 0, 0

@@ -49,6 +49,10 @@ type ReaderOptions struct {
 	// waits for input. It applies to pipes, sockets and terminals; reads
 	// of regular files never wait.
 	PartialLineTimeout time.Duration
+
+	// bufferSize overrides readBufferSize, so tests and fuzzing can reach
+	// the paths of lines that span buffers with small inputs.
+	bufferSize int
 	// Name labels the reader in log records.
 	Name string
 }
@@ -157,6 +161,9 @@ func newReader(q *Queue, opts ReaderOptions) (*Reader, error) {
 	}
 	if opts.WrapThreshold == 0 {
 		opts.WrapThreshold = DefaultWrapThreshold
+	}
+	if opts.bufferSize <= 0 {
+		opts.bufferSize = readBufferSize
 	}
 	return &Reader{
 		q:      q,
