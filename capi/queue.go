@@ -52,6 +52,11 @@ func ql_queue_free(q unsafe.Pointer) (status C.int) {
 	}
 	if h.owner {
 		h.queue.Close()
+		if !h.queue.InUse() {
+			// Nothing can take the messages left any more: drop them
+			// now, so that their spill files go at once.
+			h.queue.Drain()
+		}
 	}
 	return statusOK
 }

@@ -143,8 +143,10 @@ func (l *Link) Register(q *Queue, dir Direction) (int64, error) {
 	id := l.nextID
 	if dir == Source {
 		l.sources = append(l.sources, &source{id: id, q: q})
+		q.acquire()
 	} else {
 		l.dests = append(l.dests, &destination{id: id, q: q, removed: make(chan struct{})})
+		q.acquire()
 		l.publishTargets()
 	}
 	l.stopped = false
@@ -170,6 +172,7 @@ func (l *Link) Unregister(id int64, dir Direction) error {
 				continue
 			}
 			l.sources = append(l.sources[:i], l.sources[i+1:]...)
+			s.q.release()
 			if s.pub != nil {
 				close(s.pub.retire)
 				l.retiring = append(l.retiring, s.pub)
@@ -187,6 +190,7 @@ func (l *Link) Unregister(id int64, dir Direction) error {
 				continue
 			}
 			l.dests = append(l.dests[:i], l.dests[i+1:]...)
+			d.q.release()
 			l.reconcile()
 			close(d.removed)
 			l.publishTargets()
@@ -247,6 +251,12 @@ func (l *Link) Close() {
 	}
 	for _, d := range l.dests {
 		close(d.removed)
+	}
+	for _, s := range l.sources {
+		s.q.release()
+	}
+	for _, d := range l.dests {
+		d.q.release()
 	}
 	l.sources, l.dests = nil, nil
 	l.publishTargets()

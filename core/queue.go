@@ -51,7 +51,17 @@ type Queue struct {
 	getters    waitList // goroutines blocked in Get, woken one per message
 	putters    waitList // goroutines blocked in Put, woken one per free slot
 	joiners    waitList // goroutines blocked in Join, all woken at zero
+
+	// users counts the links, readers and writers that use the queue.
+	users atomic.Int32
 }
+
+// acquire and release count a link, reader or writer that uses the queue.
+func (q *Queue) acquire() { q.users.Add(1) }
+func (q *Queue) release() { q.users.Add(-1) }
+
+// InUse reports whether a link, reader or writer uses the queue.
+func (q *Queue) InUse() bool { return q.users.Load() > 0 }
 
 // NewQueue returns an open queue with the given order. maxsize <= 0 makes
 // it unbounded.

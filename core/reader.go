@@ -99,6 +99,7 @@ func NewReader(q *Queue, f *os.File, opts ReaderOptions) (*Reader, error) {
 	}
 	r.f = f
 	close(r.opened)
+	q.acquire()
 	go r.run()
 	return r, nil
 }
@@ -124,6 +125,7 @@ func OpenReader(q *Queue, path string, opts ReaderOptions) (*Reader, error) {
 			return nil, err
 		}
 		r.fifo = path
+		q.acquire()
 		go r.run()
 		return r, nil
 	}
@@ -210,6 +212,7 @@ func (r *Reader) Stop() {
 }
 
 func (r *Reader) run() {
+	defer r.q.release()
 	if r.fifo != "" {
 		if err := r.openFIFO(); err != nil {
 			r.err = err

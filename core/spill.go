@@ -88,8 +88,12 @@ func share(m Message) (Message, error) {
 		return m, nil
 	}
 	src := m.SpillPath()
+	dir := filepath.Dir(src)
 	for {
-		dst := src + "." + strconv.FormatUint(linkSeq.Add(1), 10)
+		// A fresh name in the same directory, so names do not grow
+		// with every hop and the hard link stays on the same file system.
+		name := spillPrefix + "link-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(linkSeq.Add(1), 10)
+		dst := filepath.Join(dir, name)
 		err := os.Link(src, dst)
 		if os.IsExist(err) {
 			continue

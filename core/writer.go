@@ -111,6 +111,7 @@ func checkWritable(path string) error {
 func startWriter(w *Writer) *Writer {
 	w.stop = make(chan struct{})
 	w.done = make(chan struct{})
+	w.q.acquire()
 	go w.run()
 	return w
 }
@@ -154,6 +155,7 @@ func (w *Writer) Stop() {
 
 func (w *Writer) run() {
 	defer close(w.done)
+	defer w.q.release()
 	log().Debug("writer started", "writer", w.opts.Name)
 
 	w.err = w.writeMessages()

@@ -190,7 +190,9 @@ int ql_queue_new(int order, int64_t maxsize, ql_queue **out);
 
 /* Closes the queue if it is open and frees the handle. Later calls with
  * the handle return QL_ERR_HANDLE. Links, readers and writers that use the
- * queue see it closed. A handle from ql_link_queue() is a second reference:
+ * queue see it closed, and a link still takes the messages left in a
+ * source. When none uses the queue, the messages left in it are dropped
+ * and their spill files removed. A handle from ql_link_queue() is a second reference:
  * freeing it frees only that reference and leaves the queue open.
  * Accepts NULL (returns QL_OK).
  * Returns QL_ERR_HANDLE for a freed or wrong-type handle. */
