@@ -75,13 +75,15 @@ func ql_queue_close(q unsafe.Pointer) (status C.int) {
 //export ql_queue_put
 func ql_queue_put(q unsafe.Pointer, kind C.int, data unsafe.Pointer, length C.size_t, timeoutUS C.int64_t) (status C.int) {
 	defer recoverPanic(&status)
-	return put(q, kind, 0, 0, data, length, timeoutUS)
+	msg := C.ql_msg{kind: C.int32_t(kind), data: data, len: length}
+	return putMessage(q, &msg, timeoutUS)
 }
 
 //export ql_queue_put_priority
 func ql_queue_put_priority(q unsafe.Pointer, kind C.int, priority C.int64_t, data unsafe.Pointer, length C.size_t, timeoutUS C.int64_t) (status C.int) {
 	defer recoverPanic(&status)
-	return put(q, kind, int64(priority), 0, data, length, timeoutUS)
+	msg := C.ql_msg{kind: C.int32_t(kind), priority: priority, data: data, len: length}
+	return putMessage(q, &msg, timeoutUS)
 }
 
 // Message flags; QL_MSG_* in include/queuelink.h.
@@ -96,35 +98,22 @@ func ql_queue_put_msg(q unsafe.Pointer, msg *C.ql_msg, timeoutUS C.int64_t) (sta
 	if msg == nil {
 		return fail(errorf(statusInvalid, "ql_queue_put_msg: msg is NULL"))
 	}
-	if msg.flags&^(msgWrapped|msgSpilled) != 0 {
-		return fail(errorf(statusInvalid, "message flags %#x include bits other than QL_MSG_WRAPPED (1) and QL_MSG_SPILLED (2)", uint32(msg.flags)))
-	}
-	if msg.flags&msgSpilled != 0 && msg.len == 0 {
-		return fail(errorf(statusInvalid, "a message with QL_MSG_SPILLED needs the path of its spill file in data"))
-	}
-	return put(q, C.int(msg.kind), int64(msg.priority), core.Flags(msg.flags), msg.data, msg.len, timeoutUS)
+	return putMessage(q, msg, timeoutUS)
 }
 
-func put(q unsafe.Pointer, kind C.int, priority int64, flags core.Flags, data unsafe.Pointer, length C.size_t, timeoutUS C.int64_t) C.int {
+// putMessage puts a copy of msg on the queue behind q.
+func putMessage(q unsafe.Pointer, msg *C.ql_msg, timeoutUS C.int64_t) C.int {
 	queue, err := lookupQueue(q)
 	if err != nil {
 		return fail(err)
 	}
-	k := core.Kind(kind)
-	if kind < 0 || kind > math.MaxUint8 || !k.Valid() {
-		return fail(errorf(statusInvalid, "message kind %d is not QL_KIND_TEXT (1), QL_KIND_BYTES (2) or QL_KIND_PICKLE (3)", int(kind)))
+	if uint64(msg.len) > math.MaxInt {
+		return fail(errorf(statusInvalid, "payload length %d is too large", uint64(msg.len)))
 	}
-	if data == nil && length != 0 {
-		return fail(errorf(statusInvalid, "payload is NULL but its length is %d", uint64(length)))
+	m, err := messageOf(msg, make([]byte, int(msg.len)))
+	if err != nil {
+		return fail(err)
 	}
-	if uint64(length) > math.MaxInt {
-		return fail(errorf(statusInvalid, "payload length %d is too large", uint64(length)))
-	}
-	payload := make([]byte, int(length))
-	if length > 0 {
-		copy(payload, unsafe.Slice((*byte)(data), int(length)))
-	}
-	m := core.Message{Kind: k, Flags: flags, Priority: priority, Payload: payload}
 	return result(queueError(queue.Put(m, duration(timeoutUS))))
 }
 
@@ -143,6 +132,113 @@ func ql_queue_get(q unsafe.Pointer, timeoutUS C.int64_t, buf unsafe.Pointer, cap
 		return fail(queueError(err))
 	}
 	fillMessage(msg, m, buf, capacity)
+	return statusOK
+}
+
+// messageOf converts a caller's ql_msg to an engine message, copying its
+// payload into payload, which must be msg.len bytes long.
+func messageOf(msg *C.ql_msg, payload []byte) (core.Message, error) {
+	k := core.Kind(msg.kind)
+	if msg.kind < 0 || msg.kind > math.MaxUint8 || !k.Valid() {
+		return core.Message{}, errorf(statusInvalid, "message kind %d is not QL_KIND_TEXT (1), QL_KIND_BYTES (2) or QL_KIND_PICKLE (3)", int32(msg.kind))
+	}
+	if msg.flags&^(msgWrapped|msgSpilled) != 0 {
+		return core.Message{}, errorf(statusInvalid, "message flags %#x include bits other than QL_MSG_WRAPPED (1) and QL_MSG_SPILLED (2)", uint32(msg.flags))
+	}
+	if msg.flags&msgSpilled != 0 && msg.len == 0 {
+		return core.Message{}, errorf(statusInvalid, "a message with QL_MSG_SPILLED needs the path of its spill file in data")
+	}
+	if msg.data == nil && msg.len != 0 {
+		return core.Message{}, errorf(statusInvalid, "payload is NULL but its length is %d", uint64(msg.len))
+	}
+	if len(payload) > 0 {
+		copy(payload, unsafe.Slice((*byte)(msg.data), len(payload)))
+	}
+	return core.Message{Kind: k, Flags: core.Flags(msg.flags), Priority: int64(msg.priority), Payload: payload}, nil
+}
+
+//export ql_queue_put_batch
+func ql_queue_put_batch(q unsafe.Pointer, msgs *C.ql_msg, count C.size_t, timeoutUS C.int64_t, done *C.size_t) (status C.int) {
+	defer recoverPanic(&status)
+	queue, err := lookupQueue(q)
+	if err != nil {
+		return fail(err)
+	}
+	if done == nil {
+		return fail(errorf(statusInvalid, "ql_queue_put_batch: done is NULL"))
+	}
+	*done = 0
+	if count == 0 {
+		return statusOK
+	}
+	if msgs == nil {
+		return fail(errorf(statusInvalid, "ql_queue_put_batch: msgs is NULL but count is %d", uint64(count)))
+	}
+	if uint64(count) > math.MaxInt32 {
+		return fail(errorf(statusInvalid, "batch of %d messages is too large; split it", uint64(count)))
+	}
+	in := unsafe.Slice(msgs, int(count))
+
+	// One allocation holds every payload of the batch.
+	total := uint64(0)
+	for i := range in {
+		total += uint64(in[i].len)
+		if total > math.MaxInt {
+			return fail(errorf(statusInvalid, "payloads of the batch are too large together; split it"))
+		}
+	}
+	arena := make([]byte, int(total))
+	batch := make([]core.Message, len(in))
+	for i := range in {
+		n := int(in[i].len)
+		m, err := messageOf(&in[i], arena[:n:n])
+		if err != nil {
+			return fail(fmt.Errorf("message %d of the batch: %w", i, err))
+		}
+		batch[i] = m
+		arena = arena[n:]
+	}
+
+	n, err := queue.PutBatch(batch, duration(timeoutUS))
+	*done = C.size_t(n)
+	return result(queueError(err))
+}
+
+//export ql_queue_get_batch
+func ql_queue_get_batch(q unsafe.Pointer, timeoutUS C.int64_t, msgs *C.ql_msg, capacity C.size_t, buf unsafe.Pointer, bufCap C.size_t, count *C.size_t) (status C.int) {
+	defer recoverPanic(&status)
+	queue, err := lookupQueue(q)
+	if err != nil {
+		return fail(err)
+	}
+	if count == nil {
+		return fail(errorf(statusInvalid, "ql_queue_get_batch: count is NULL"))
+	}
+	if msgs == nil && capacity > 0 {
+		return fail(errorf(statusInvalid, "ql_queue_get_batch: msgs is NULL but cap is %d", uint64(capacity)))
+	}
+	if capacity == 0 {
+		*count = 0
+		return statusOK
+	}
+	max := int(min(uint64(capacity), math.MaxInt32))
+	got, err := queue.GetBatch(make([]core.Message, 0, min(max, 1024)), max, duration(timeoutUS))
+	if err != nil {
+		return fail(queueError(err))
+	}
+
+	out := unsafe.Slice(msgs, len(got))
+	used := C.size_t(0)
+	for i, m := range got {
+		n := C.size_t(len(m.Payload))
+		if buf != nil && n <= bufCap-used {
+			fillMessage(&out[i], m, unsafe.Add(buf, used), n)
+			used += n
+		} else {
+			fillMessage(&out[i], m, nil, 0)
+		}
+	}
+	*count = C.size_t(len(got))
 	return statusOK
 }
 

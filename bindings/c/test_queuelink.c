@@ -3225,6 +3225,94 @@ static void test_put_msg(void)
     CHECK_OK(ql_queue_free(q));
 }
 
+static void test_batches(void)
+{
+    ql_queue *q = NULL;
+    ql_queue *bounded = NULL;
+    ql_msg in[5];
+    ql_msg out[8];
+    char payloads[5][16];
+    char arena[32];
+    size_t done = 99;
+    size_t count = 99;
+    size_t i;
+
+    current_test = "batches";
+
+    if (!CHECK_OK(ql_queue_new(QL_ORDER_FIFO, 0, &q)) ||
+        !CHECK_OK(ql_queue_new(QL_ORDER_FIFO, 2, &bounded))) {
+        return;
+    }
+    memset(in, 0, sizeof in);
+    for (i = 0; i < 5; i++) {
+        snprintf(payloads[i], sizeof payloads[i], "message %zu", i);
+        in[i].kind = QL_KIND_TEXT;
+        in[i].data = payloads[i];
+        in[i].len = strlen(payloads[i]);
+    }
+
+    /* Argument errors. */
+    CHECK_STATUS(ql_queue_put_batch(q, in, 5, 0, NULL), QL_ERR_INVALID);
+    CHECK_STATUS(ql_queue_put_batch(q, NULL, 2, 0, &done), QL_ERR_INVALID);
+    CHECK_STATUS(ql_queue_put_batch(NULL, in, 5, 0, &done), QL_ERR_HANDLE);
+    CHECK_STATUS(ql_queue_get_batch(q, 0, out, 8, NULL, 0, NULL), QL_ERR_INVALID);
+    CHECK_STATUS(ql_queue_get_batch(q, 0, NULL, 8, NULL, 0, &count), QL_ERR_INVALID);
+    CHECK_OK(ql_queue_put_batch(q, NULL, 0, 0, &done));
+    CHECK(done == 0);
+
+    /* An invalid message anywhere rejects the whole batch. */
+    in[3].kind = 42;
+    CHECK_STATUS(ql_queue_put_batch(q, in, 5, 0, &done), QL_ERR_INVALID);
+    CHECK(strstr(ql_errmsg(), "message 3") != NULL);
+    CHECK(done == 0);
+    CHECK(queue_len(q) == 0);
+    in[3].kind = QL_KIND_BYTES;
+
+    /* A batch goes in whole and comes out in order, packed in the arena
+     * while it fits: three payloads of 9 bytes fit in 32, the others not. */
+    CHECK_OK(ql_queue_put_batch(q, in, 5, 0, &done));
+    CHECK(done == 5);
+    CHECK_OK(ql_queue_get_batch(q, 0, out, 8, arena, sizeof arena, &count));
+    CHECK(count == 5);
+    for (i = 0; i < count && i < 5; i++) {
+        CHECK(out[i].len == strlen(payloads[i]));
+        CHECK(memcmp(out[i].data, payloads[i], out[i].len) == 0);
+        CHECK(out[i].kind == (i == 3 ? QL_KIND_BYTES : QL_KIND_TEXT));
+        CHECK(out[i].owned == (i < 3 ? 0 : 1));
+        ql_msg_free(&out[i]);
+    }
+    CHECK_STATUS(ql_queue_get_batch(q, 0, out, 8, NULL, 0, &count), QL_ERR_EMPTY);
+
+    /* cap limits how many are taken. */
+    CHECK_OK(ql_queue_put_batch(q, in, 5, 0, &done));
+    CHECK_OK(ql_queue_get_batch(q, 0, out, 2, NULL, 0, &count));
+    CHECK(count == 2);
+    for (i = 0; i < count; i++) {
+        CHECK(out[i].owned == 1);
+        ql_msg_free(&out[i]);
+    }
+    CHECK(queue_len(q) == 3);
+
+    /* A bounded queue takes what fits and reports it on QL_ERR_FULL. */
+    CHECK_STATUS(ql_queue_put_batch(bounded, in, 5, SHORT_TIMEOUT_US, &done),
+                 QL_ERR_FULL);
+    CHECK(done == 2);
+    CHECK(queue_len(bounded) == 2);
+    CHECK_OK(ql_queue_close(bounded));
+    CHECK_STATUS(ql_queue_put_batch(bounded, in, 5, 0, &done), QL_ERR_CLOSED);
+    CHECK(done == 0);
+    CHECK_OK(ql_queue_get_batch(bounded, 0, out, 8, NULL, 0, &count));
+    CHECK(count == 2);
+    for (i = 0; i < count; i++) {
+        ql_msg_free(&out[i]);
+    }
+    CHECK_STATUS(ql_queue_get_batch(bounded, 0, out, 8, NULL, 0, &count),
+                 QL_ERR_CLOSED);
+
+    CHECK_OK(ql_queue_free(q));
+    CHECK_OK(ql_queue_free(bounded));
+}
+
 int main(void)
 {
     struct sigaction action;
@@ -3274,6 +3362,7 @@ int main(void)
     test_reader_connection_frames();
     test_reader_partial_line();
     test_put_msg();
+    test_batches();
 
     remove_temp_files();
 

@@ -17,13 +17,18 @@ Conventions of the wrappers:
 - In a child created by fork(), every wrapper raises RuntimeError before it
   touches the library, because the Go runtime does not survive fork() and a
   call into it there can hang.
+- A message's kind and flags travel together as one int, the "packed
+  kind": ``kind | flags << FLAGS_SHIFT``. It equals the plain kind for a
+  message without flags, which keeps the common path a single comparison.
 """
 
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import queue
+import struct
 import threading
 import time
 from ctypes import (
@@ -42,6 +47,7 @@ from typing import Callable, NamedTuple
 
 from . import _constants as c
 from . import exceptionhandler as errors
+from .contentwrapper import share_spill_file
 
 LIBRARY_ENV = "QUEUELINK_LIBRARY"
 LIBRARY_NAME = "libqueuelink.so"
@@ -53,6 +59,10 @@ _WAIT_SLICE_US = int(WAIT_SLICE * 1_000_000)
 # Size of the per-thread buffer that ql_queue_get() copies payloads into;
 # a larger payload is allocated by the library instead.
 GET_BUFFER_SIZE = 64 * 1024
+
+# Packed kinds: the message flags sit above the kind's byte.
+KIND_MASK = 0xFF
+FLAGS_SHIFT = 8
 
 FORK_MESSAGE = (
     "queuelink objects cannot be used in a child created by fork(); "
@@ -158,6 +168,14 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
         [QueuePointer, c_int, c_int64, c_void_p, c_size_t, c_int64],
     ),
     "ql_queue_put_msg": (c_int, [QueuePointer, POINTER(Message), c_int64]),
+    "ql_queue_put_batch": (
+        c_int,
+        [QueuePointer, POINTER(Message), c_size_t, c_int64, POINTER(c_size_t)],
+    ),
+    "ql_queue_get_batch": (
+        c_int,
+        [QueuePointer, c_int64, POINTER(Message), c_size_t, c_void_p, c_size_t, POINTER(c_size_t)],
+    ),
     "ql_queue_get": (
         c_int,
         [QueuePointer, c_int64, c_void_p, c_size_t, POINTER(Message)],
@@ -232,8 +250,9 @@ def _load_library(path: str) -> ctypes.CDLL:
     if not os.path.exists(path):
         raise ImportError(
             f"queuelink: the engine library {path} is missing; run `make` in "
-            f"the repository root to build it, or set {LIBRARY_ENV} to the "
-            f"path of a built {LIBRARY_NAME}"
+            f"the repository root to build it, reinstall the package with "
+            f"`pip install ./python` from the repository root, or set "
+            f"{LIBRARY_ENV} to the path of a built {LIBRARY_NAME}"
         )
     try:
         # CDLL, unlike PyDLL, releases the GIL for the duration of each call.
@@ -292,7 +311,16 @@ def _load_gil_holding(names: tuple[str, ...]) -> dict[str, Callable[..., int]]:
     return functions
 
 
-_gil_holding = _load_gil_holding(("ql_queue_put", "ql_queue_put_priority", "ql_queue_get", "ql_msg_free"))
+_gil_holding = _load_gil_holding(
+    (
+        "ql_queue_put",
+        "ql_queue_put_priority",
+        "ql_queue_get",
+        "ql_msg_free",
+        "ql_queue_put_batch",
+        "ql_queue_get_batch",
+    )
+)
 
 # Module-level names save an attribute lookup on the hot paths. The _now
 # functions keep the GIL and must only be called with a zero timeout.
@@ -303,6 +331,9 @@ _ql_queue_put_now = _gil_holding["ql_queue_put"]
 _ql_queue_put_priority_now = _gil_holding["ql_queue_put_priority"]
 _ql_queue_get_now = _gil_holding["ql_queue_get"]
 _ql_msg_free = _gil_holding["ql_msg_free"]
+_ql_queue_put_batch_now = _gil_holding["ql_queue_put_batch"]
+_ql_queue_get_batch_now = _gil_holding["ql_queue_get_batch"]
+_ql_queue_get_batch = lib.ql_queue_get_batch
 _string_at = ctypes.string_at
 _monotonic = time.monotonic
 _ERR_EMPTY = c.ERR_EMPTY
@@ -477,9 +508,15 @@ def queue_put(
     timeout: float | None,
     priority: int | None = None,
 ) -> None:
-    """Put a copy of payload, raising queue.Full when timeout passes first."""
+    """Put a copy of payload, raising queue.Full when timeout passes first.
+
+    kind may be a packed kind with flags (see put_message).
+    """
     if _forked:
         raise RuntimeError(FORK_MESSAGE)
+    if kind > KIND_MASK:
+        put_message(handle, kind, payload, timeout, priority)
+        return
     size = len(payload)
 
     if priority is None:
@@ -505,8 +542,69 @@ def queue_put(
         raise error_for_status(status)
 
 
+def put_message(
+    handle: QueuePointer,
+    packed_kind: int,
+    payload: bytes,
+    timeout: float | None,
+    priority: int | None = None,
+) -> None:
+    """Put a message with flags, given as a packed kind, with ql_queue_put_msg().
+
+    With MSG_SPILLED, payload is the path of a spill file that the caller
+    keeps: the queue receives a new hard link to it, made for this call
+    and removed again if the put fails. So a caller may retry with the
+    same payload.
+    """
+    _check_process()
+    flags = packed_kind >> FLAGS_SHIFT
+    if flags & c.MSG_SPILLED:
+        payload = os.fsencode(share_spill_file(os.fsdecode(payload)))
+    # The c_char_p keeps payload's buffer referenced for the calls below.
+    data = ctypes.c_char_p(payload)
+    message = Message(
+        kind=packed_kind & KIND_MASK,
+        priority=0 if priority is None else priority,
+        data=ctypes.cast(data, c_void_p),
+        len=len(payload),
+        flags=flags,
+    )
+    status = _run_sliced(
+        lambda timeout_us: lib.ql_queue_put_msg(handle, byref(message), timeout_us),
+        _ERR_FULL,
+        timeout,
+    )
+    if status:
+        if flags & c.MSG_SPILLED:
+            try:
+                os.remove(os.fsdecode(payload))
+            except FileNotFoundError:
+                pass
+        raise error_for_status(status)
+
+
+def _take_flagged(slot: _GetSlot) -> tuple[int, bytes]:
+    """Return the packed kind and payload of a message with flags, and
+    release it. A spilled message's file passes to the caller."""
+    message = slot.message
+    kind, flags, length = message.kind, message.flags, message.len
+    if message.owned:
+        payload = _string_at(message.data, length)
+    else:
+        payload = slot.view[:length].tobytes()
+    # ql_msg_free() would remove the spill file, which now belongs to the caller.
+    message.flags = 0
+    if message.owned:
+        _ql_msg_free(slot.message_ref)
+    return kind | flags << FLAGS_SHIFT, payload
+
+
 def queue_get(handle: QueuePointer, timeout: float | None) -> tuple[int, bytes]:
     """Take the next message and return its kind and payload.
+
+    A message with flags returns a packed kind (see put_message). When it
+    has MSG_SPILLED, the payload is the path of its spill file, which the
+    caller then owns and must remove.
 
     Raises queue.Empty when timeout passes first, and ClosedError when the
     queue is closed and empty.
@@ -535,6 +633,8 @@ def queue_get(handle: QueuePointer, timeout: float | None) -> tuple[int, bytes]:
     if status:
         raise error_for_status(status)
 
+    if message.flags:
+        return _take_flagged(slot)
     # ql_msg_free() releases only a payload that the library allocated, so
     # a payload in the caller's buffer needs no call.
     length = message.len
@@ -544,6 +644,138 @@ def queue_get(handle: QueuePointer, timeout: float | None) -> tuple[int, bytes]:
         return message.kind, _string_at(message.data, length)
     finally:
         _ql_msg_free(message_ref)
+
+
+# Batches: the packed layout of ql_msg, for building an array of messages
+# quickly, and the per-thread arrays that ql_queue_get_batch() fills.
+_MESSAGE_LAYOUT = struct.Struct("=iiqQQII")
+assert _MESSAGE_LAYOUT.size == ctypes.sizeof(Message)
+
+# Most messages one get_many() call takes, and the size of the buffer their
+# payloads are packed into; larger payloads are allocated by the library.
+BATCH_MAX = 1024
+BATCH_BUFFER_SIZE = 1024 * 1024
+
+
+class _BatchSlot(NamedTuple):
+    messages: ctypes.Array
+    buffer: ctypes.Array
+    view: memoryview
+    base: int
+    count: c_size_t
+    count_ref: object
+
+
+def _new_batch_slot() -> _BatchSlot:
+    messages = (Message * BATCH_MAX)()
+    buffer = ctypes.create_string_buffer(BATCH_BUFFER_SIZE)
+    count = c_size_t()
+    slot = _BatchSlot(
+        messages, buffer, memoryview(buffer).cast("B"), ctypes.addressof(buffer), count, byref(count)
+    )
+    _thread_state.batch = slot
+    return slot
+
+
+def queue_put_batch(
+    handle: QueuePointer, kind_payloads: list[tuple[int, bytes]], timeout: float | None
+) -> None:
+    """Put (packed kind, payload) pairs in order with ql_queue_put_batch().
+
+    Raises queue.Full, with the count put so far in its message, when the
+    timeout passes before all were put. Messages with flags go one by one
+    through put_message(), since a spill file needs a link of its own.
+    """
+    if _forked:
+        raise RuntimeError(FORK_MESSAGE)
+    if any(kind > KIND_MASK for kind, _ in kind_payloads):
+        for kind, payload in kind_payloads:
+            queue_put(handle, kind, payload, timeout)
+        return
+    count = len(kind_payloads)
+    if count == 0:
+        return
+
+    # One buffer holds every payload; the messages point into it. The
+    # loops run in C (map, accumulate), which matters at a million items.
+    kinds, payloads = zip(*kind_payloads)
+    joined = b"".join(payloads)
+    keep = ctypes.c_char_p(joined)
+    address = ctypes.cast(keep, c_void_p).value or 0
+    sizes = list(map(len, payloads))
+    addresses = itertools.accumulate(sizes[:-1], initial=address)
+    zero = itertools.repeat(0)
+    packed = bytearray(
+        b"".join(map(_MESSAGE_LAYOUT.pack, kinds, zero, zero, addresses, sizes, zero, zero))
+    )
+    messages = (Message * count).from_buffer(packed)
+
+    done = c_size_t()
+    status = _ql_queue_put_batch_now(handle, messages, count, 0, byref(done))
+    put = done.value
+    while status == _ERR_FULL and timeout != 0 and put < count:
+        # Wait for room for the rest, releasing the GIL.
+        rest = ctypes.cast(ctypes.addressof(messages) + put * _MESSAGE_LAYOUT.size, POINTER(Message))
+        status = _run_sliced(
+            lambda timeout_us: lib.ql_queue_put_batch(handle, rest, count - put, timeout_us, byref(done)),
+            _ERR_FULL,
+            timeout,
+        )
+        put += done.value
+        if timeout is not None:
+            break
+    del keep
+    if status:
+        error = error_for_status(status)
+        if status == _ERR_FULL:
+            error = queue.Full(f"{put} of {count} items were put before the queue stayed full")
+        raise error
+
+
+def queue_get_batch(handle: QueuePointer, max_items: int, timeout: float | None) -> list[tuple[int, bytes]]:
+    """Take up to max_items messages with ql_queue_get_batch() and return
+    their packed kinds and payloads, waiting at most timeout for the first.
+
+    Raises queue.Empty when none arrived in time, and ClosedError when the
+    queue is closed and empty.
+    """
+    if _forked:
+        raise RuntimeError(FORK_MESSAGE)
+    try:
+        slot = _thread_state.batch
+    except AttributeError:
+        slot = _new_batch_slot()
+    messages, buffer, view, base, count, count_ref = slot
+    wanted = min(max_items, BATCH_MAX)
+
+    status = _ql_queue_get_batch_now(handle, 0, messages, wanted, buffer, BATCH_BUFFER_SIZE, count_ref)
+    if status == _ERR_EMPTY and timeout != 0:
+        status = _run_sliced(
+            lambda timeout_us: _ql_queue_get_batch(
+                handle, timeout_us, messages, wanted, buffer, BATCH_BUFFER_SIZE, count_ref
+            ),
+            _ERR_EMPTY,
+            timeout,
+        )
+    if status:
+        raise error_for_status(status)
+
+    # Unpacking the raw array is much faster than reading ctypes fields.
+    raw = memoryview(messages).cast("B")[: count.value * _MESSAGE_LAYOUT.size]
+    out = []
+    for i, (kind, owned, _, data, length, flags, _) in enumerate(_MESSAGE_LAYOUT.iter_unpack(raw)):
+        if owned:
+            payload = _string_at(data, length)
+            message = messages[i]
+            message.flags = 0  # a spill file passes to the caller (see queue_get)
+            _ql_msg_free(byref(message))
+        else:
+            start = (data or base) - base
+            payload = view[start : start + length].tobytes()
+        if flags:
+            kind |= flags << FLAGS_SHIFT
+        out.append((kind, payload))
+    return out
 
 
 def queue_len(handle: QueuePointer) -> int:
@@ -685,6 +917,51 @@ def reader_new_fd(queue_handle: QueuePointer, fd: int, kind: int) -> ReaderPoint
     _check_process()
     out = ReaderPointer()
     _check(lib.ql_reader_new_fd(queue_handle, fd, kind, byref(out)))
+    return out
+
+
+def reader_options(
+    *,
+    kind: int,
+    framing: int = c.FRAME_LINES,
+    wrap: int = c.WRAP_NEVER,
+    wrap_threshold: int = 0,
+    partial_line_us: int = 0,
+    spill_dir: bytes | None = None,
+    name: str | None = None,
+) -> ReaderOptions:
+    """Return ql_reader_options with the given fields and defaults for the rest.
+
+    wrap_threshold 0 means the engine's default of 16384 bytes, and
+    partial_line_us 0 waits for the newline. spill_dir None means the
+    system's temporary directory.
+    """
+    _check_process()
+    options = ReaderOptions()
+    _check(lib.ql_reader_options_init(byref(options)))
+    options.kind = kind
+    options.framing = framing
+    options.wrap = wrap
+    options.wrap_threshold = wrap_threshold
+    options.partial_line_us = partial_line_us
+    options.spill_dir = spill_dir
+    options.name = None if name is None else name.encode("utf-8", "surrogateescape")
+    return options
+
+
+def reader_open_fd(queue_handle: QueuePointer, fd: int, options: ReaderOptions) -> ReaderPointer:
+    """Start a reader of fd into the queue with the given options."""
+    _check_process()
+    out = ReaderPointer()
+    _check(lib.ql_reader_open_fd(queue_handle, fd, byref(options), byref(out)))
+    return out
+
+
+def reader_open_path(queue_handle: QueuePointer, path: bytes, options: ReaderOptions) -> ReaderPointer:
+    """Start a reader that opens path, with the given options."""
+    _check_process()
+    out = ReaderPointer()
+    _check(lib.ql_reader_open_path(queue_handle, path, byref(options), byref(out)))
     return out
 
 
