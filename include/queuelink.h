@@ -37,6 +37,13 @@
  * A process that loads the library and then calls fork() must not use it in
  * the child: the Go runtime does not survive fork(). Use it only in the
  * parent, or exec a fresh program in the child.
+ *
+ * SIGPIPE: loading the library installs the Go runtime's signal handlers.
+ * Writers write on Go threads, where a write to a pipe or socket whose
+ * reader has gone fails with EPIPE instead of raising SIGPIPE, so a
+ * program needs no SIGPIPE handling for them; the writer ends with
+ * QL_ERR_IO. A SIGPIPE raised by the program's own threads goes on to the
+ * disposition the program had, so its own writes behave as before.
  */
 #ifndef QUEUELINK_H
 #define QUEUELINK_H

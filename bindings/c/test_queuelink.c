@@ -3313,6 +3313,33 @@ static void test_batches(void)
     CHECK_OK(ql_queue_free(bounded));
 }
 
+/* A writer whose pipe's reader has gone ends with QL_ERR_IO, and the
+ * process lives on although this program never ignores SIGPIPE: the
+ * engine writes on Go threads, where the Go runtime's handler, installed
+ * when the library loads, turns the signal into EPIPE. */
+static void test_writer_broken_pipe(void)
+{
+    ql_queue *q = NULL;
+    ql_writer *writer = NULL;
+    int fds[2] = {-1, -1};
+
+    current_test = "writer broken pipe";
+
+    if (!CHECK_OK(ql_queue_new(QL_ORDER_FIFO, 0, &q)) ||
+        !CHECK(pipe2(fds, O_CLOEXEC) == 0)) {
+        return;
+    }
+    if (CHECK_OK(ql_writer_new_fd(q, fds[1], &writer))) {
+        close(fds[0]);
+        CHECK_OK(ql_queue_put(q, QL_KIND_TEXT, "lost\n", 5, 0));
+        CHECK_STATUS(ql_writer_wait(writer, LONG_TIMEOUT_US), QL_ERR_IO);
+        CHECK(strstr(ql_errmsg(), "broken pipe") != NULL);
+        CHECK_OK(ql_writer_free(writer));
+    }
+    close(fds[1]);
+    CHECK_OK(ql_queue_free(q));
+}
+
 int main(void)
 {
     struct sigaction action;
@@ -3363,6 +3390,7 @@ int main(void)
     test_reader_partial_line();
     test_put_msg();
     test_batches();
+    test_writer_broken_pipe();
 
     remove_temp_files();
 
