@@ -1,4 +1,4 @@
-"""Shared parts of readers and writers: handle checks, state and logging."""
+"""Shared parts of readers and writers: handle checks, queues, state and logging."""
 
 from __future__ import annotations
 
@@ -7,13 +7,21 @@ import io
 import itertools
 import logging
 import os
+import queue as _queue
+import threading
+import time
 from typing import Any
 
 from . import _constants, _ffi
 from ._handle import HandleOwner
 from .common import validate_start_method
-from .exceptionhandler import HandleAlreadySet, HandleNotSet
-from .queues import require_engine_queue
+from .exceptionhandler import ClosedError, HandleAlreadySet, HandleNotSet
+from .queues import is_engine_queue
+
+# How long closing an adapter waits for its bridge to pass on the messages
+# it took, in seconds.
+BRIDGE_DRAIN_TIMEOUT = 5.0
+_DRAIN_POLL_INTERVAL = 0.01
 
 _adapter_numbers = itertools.count(1)
 
@@ -93,11 +101,49 @@ def check_text_encoding(handle: Any, role: str) -> None:
         )
 
 
+def _close_internal_queue(internal: Any) -> None:
+    """Drop what is left in an internal queue, then close it.
+
+    Taking the items first removes the spill files of spilled lines now.
+    The engine removes those of a freed queue only when Go's garbage
+    collector frees it.
+    """
+    while True:
+        try:
+            internal.get(block=False)
+        except (_queue.Empty, ClosedError):
+            break
+    internal.close()
+
+
+def check_queue(queue_obj: Any, role: str) -> Any:
+    """Return queue_obj if adapters accept it as their queue, else raise TypeError.
+
+    Accepted are queuelink's own queues and the standard-library and
+    multiprocessing queues that queuelink._bridge connects to the engine.
+    role names what the queue is for in the message.
+    """
+    if is_engine_queue(queue_obj):
+        return queue_obj
+    from . import _bridge
+
+    if _bridge.is_foreign_queue(queue_obj):
+        return queue_obj
+    raise TypeError(
+        f"{role} must be a queuelink queue (queuelink.Queue, LifoQueue, "
+        f"PriorityQueue, JoinableQueue or SimpleQueue), a queue of the queue "
+        f"or multiprocessing module, or a Manager() queue, not {describe_type(queue_obj)}"
+    )
+
+
 class HandleAdapter(HandleOwner):
     """Base class of QueueHandleAdapterReader and QueueHandleAdapterWriter.
 
     The engine handle exists from set_handle() on; the adapter starts
-    moving messages at that moment.
+    moving messages at that moment. The engine reads and writes engine
+    queues only. So for a standard-library or multiprocessing queue the
+    adapter works on an internal engine queue that a bridge connects to
+    the caller's queue, and the bridge starts with set_handle() too.
     """
 
     def __init__(
@@ -113,7 +159,7 @@ class HandleAdapter(HandleOwner):
         super().__init__()
         class_name = type(self).__name__
         validate_start_method(start_method)
-        self.queue = require_engine_queue(queue, f"the queue of a {class_name}")
+        self.queue = check_queue(queue, f"the queue of a {class_name}")
         self.name = name if name is not None else f"{class_name}-{next(_adapter_numbers)}"
         self.start_method = start_method
         self.thread_only = thread_only
@@ -124,12 +170,23 @@ class HandleAdapter(HandleOwner):
         self._started = False
         self._target: Any = None
         self._final_count = 0
+        # The engine queue that the engine reader or writer uses: the
+        # caller's queue, or the internal queue of the bridge.
+        self._engine_queue: Any = queue if is_engine_queue(queue) else None
+        self._bridge: Any = None
+        self._bridge_stopped = False
+        # Held while the bridge stops, so that is_alive() and wait() in other
+        # threads report the end only once the bridge has passed on every line.
+        self._bridge_lock = threading.Lock()
 
     def _describe(self) -> str:
         return f"{type(self).__name__} {self.name!r}"
 
     # Subclasses implement these with the engine's reader or writer calls.
-    def _start(self, target: Any) -> Any:
+    def _start(self, target: Any, queue_handle: Any) -> Any:
+        raise NotImplementedError
+
+    def _open_bridge(self, foreign: Any) -> tuple[Any, Any]:
         raise NotImplementedError
 
     def _engine_count(self, handle: Any) -> int:
@@ -165,16 +222,86 @@ class HandleAdapter(HandleOwner):
                     f"{self._describe()} already has the handle {self._target!r}; "
                     f"create another adapter for another handle"
                 )
-            engine_handle = self._start(handle)
+            opened_bridge = self._engine_queue is None
+            if opened_bridge:
+                self._engine_queue, self._bridge = self._open_bridge(self.queue)
+            try:
+                engine_handle = self._start(handle, self._engine_queue.handle)
+            except BaseException:
+                if opened_bridge:
+                    self._discard_bridge()
+                raise
             self._target = handle
             self._started = True
             self._adopt(engine_handle)
         self._logger.debug("%s started on %r", self._describe(), handle)
 
+    # -- bridge ----------------------------------------------------------------
+
+    def _stop_bridge(self, drain: bool) -> None:
+        """Stop the bridge once; with drain, after it passed on every message.
+
+        A concurrent caller returns only once the first one has stopped it.
+        """
+        with self._bridge_lock:
+            bridge = self._bridge
+            if bridge is None or self._bridge_stopped:
+                return
+            bridge.stop(drain=drain, timeout=BRIDGE_DRAIN_TIMEOUT)
+            self._bridge_stopped = True
+        if drain and not self._engine_queue.closed and not self._engine_queue.empty():
+            self._logger.warning(
+                "%s: the bridge to %s did not pass on every message within %s s; "
+                "%d messages are dropped",
+                self._describe(),
+                describe_type(self.queue),
+                BRIDGE_DRAIN_TIMEOUT,
+                self._engine_queue.qsize(),
+            )
+
+    def _discard_bridge(self) -> None:
+        """Stop the bridge and close its internal queue."""
+        self._stop_bridge(drain=False)
+        internal, self._engine_queue, self._bridge = self._engine_queue, None, None
+        self._bridge_stopped = False
+        if internal is not None:
+            _close_internal_queue(internal)
+
+    def _wait_written(self, timeout: float) -> bool:
+        """Wait until the engine queue is empty and every message taken from
+        it was marked done; return False if timeout seconds pass first."""
+        engine_queue = self._engine_queue
+        deadline = time.monotonic() + timeout
+        while not (engine_queue.empty() and engine_queue._all_tasks_done()):
+            handle = self._handle
+            if handle is None or not self._engine_is_alive(handle):
+                return False
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_DRAIN_POLL_INTERVAL)
+        return True
+
+    # -- closing ---------------------------------------------------------------
+
+    def _before_free(self, handle: Any) -> None:
+        """Run before the engine handle is freed; subclasses may extend it."""
+
+    def _return_unmoved(self) -> None:
+        """Run after the bridge stopped, before its internal queue closes;
+        subclasses may extend it."""
+
     def _release(self, handle: Any) -> None:
+        self._before_free(handle)
         self._final_count = self._engine_count(handle)
         status = self._engine_wait(handle, 0)
         self._engine_free(handle)
+        if self._bridge is not None:
+            # The engine is done with the internal queue; the bridge passes
+            # on what a reader left in it.
+            self._stop_bridge(drain=True)
+            self._return_unmoved()
+            self._bridge = None
+            _close_internal_queue(self._engine_queue)
         if status not in (_constants.OK, _constants.ERR_TIMEOUT):
             self._logger.warning(
                 "%s on %r ended with status %s; wait() raises the error",
@@ -227,6 +354,10 @@ class HandleAdapter(HandleOwner):
         status = self._engine_wait(handle, timeout)
         if status == _constants.ERR_TIMEOUT:
             return False
+        self._after_end()
         if status:
             raise _ffi.error_for_status(status)
         return True
+
+    def _after_end(self) -> None:
+        """Run once wait() has seen the engine reader or writer end."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import queue as _queue
 import time
 from typing import Any
 
 from ._adapter import describe_type, is_connection, is_path
+from ._bridge import foreign_identity, is_foreign_queue
 from .adapter_reader import QueueHandleAdapterReader
 from .adapter_writer import QueueHandleAdapterWriter
 from .common import WRAP_WHEN, validate_start_method, validate_wrap_options
@@ -22,9 +22,12 @@ _DRAIN_POLL_INTERVAL = 0.01
 _QUEUE = "queue"
 _HANDLE = "handle"
 _PATH = "path"
+_CONNECTION = "connection"
 
-# Queue types of the standard library, named in the error for them.
-_STANDARD_QUEUE_TYPES: tuple[type, ...] = (_queue.Queue, _queue.SimpleQueue)
+_SUPPORTED_ENDPOINTS = (
+    "a queue (of queuelink, the queue or multiprocessing module, or a Manager() "
+    "proxy), an open file or pipe, a file descriptor or a path"
+)
 
 
 class LinkResult:
@@ -49,10 +52,12 @@ class LinkResult:
 
     def stop(self) -> None:
         """Stop the reader, wait up to 5 seconds for the internal queues to
-        drain, then stop the link, then the writers.
+        drain, then stop the link, wait up to 5 seconds more for the writers
+        to write what the link delivered, then stop the writers.
 
-        Items still in a queue after the wait stay there. Stopping twice is
-        allowed.
+        Stopping the link first delivers what its foreign source queues
+        hold (see QueueLink.stop). Items still in a queue after the waits
+        stay there. Stopping twice is allowed.
         """
         if self._stopped:
             return
@@ -62,6 +67,8 @@ class LinkResult:
         self._wait_drained(DRAIN_TIMEOUT)
         if self.queue_link is not None:
             self.queue_link.stop()
+            if self.writers:
+                self._wait_drained(DRAIN_TIMEOUT)
         for writer in self.writers:
             writer.stop()
 
@@ -133,13 +140,13 @@ class LinkResult:
 
 
 def _classify(endpoint: Any, role: str) -> str:
-    """Return _QUEUE, _HANDLE or _PATH for an endpoint, or raise TypeError."""
+    """Return _QUEUE, _HANDLE, _PATH or _CONNECTION for an endpoint, or raise TypeError."""
     if isinstance(endpoint, (QueueLink, LinkResult)):
         raise TypeError(
             f"a {type(endpoint).__name__} cannot be a link() {role}; pass the "
             f"queues, handles or paths it connects"
         )
-    if is_engine_queue(endpoint):
+    if is_engine_queue(endpoint) or is_foreign_queue(endpoint):
         return _QUEUE
     if is_path(endpoint):
         return _PATH
@@ -148,15 +155,11 @@ def _classify(endpoint: Any, role: str) -> str:
     if isinstance(endpoint, int):
         return _HANDLE
     if is_connection(endpoint):
+        if role == "source":
+            return _CONNECTION
         raise TypeError(
-            f"a multiprocessing Connection cannot be a link() {role}; pass a "
-            f"queuelink queue, an open file or pipe, a file descriptor or a path"
-        )
-    if isinstance(endpoint, _STANDARD_QUEUE_TYPES) or _is_multiprocessing_queue(endpoint):
-        raise TypeError(
-            f"link() {role} {describe_type(endpoint)} is not supported: pass a "
-            f"queuelink queue (queuelink.Queue, LifoQueue, PriorityQueue, "
-            f"JoinableQueue or SimpleQueue)"
+            f"a multiprocessing Connection cannot be a link() destination; pass "
+            f"{_SUPPORTED_ENDPOINTS}"
         )
 
     if role == "source":
@@ -177,15 +180,8 @@ def _classify(endpoint: Any, role: str) -> str:
             )
     raise TypeError(
         f"link() {role} of type {describe_type(endpoint)} is not supported: pass "
-        f"a queuelink queue, an open file or pipe, a file descriptor or a path"
+        f"{_SUPPORTED_ENDPOINTS}"
     )
-
-
-def _is_multiprocessing_queue(obj: object) -> bool:
-    # multiprocessing queues and Manager() proxies have no common public base
-    # class, so they are recognized by module.
-    module = type(obj).__module__
-    return module.startswith("multiprocessing.") and hasattr(obj, "get") and hasattr(obj, "put")
 
 
 def _destination_list(destination: Any) -> list[Any]:
@@ -204,6 +200,9 @@ def _destination_list(destination: Any) -> list[Any]:
 def _same_endpoint(first: Any, second: Any) -> bool:
     if first is second:
         return True
+    if is_foreign_queue(first) and is_foreign_queue(second):
+        # Two Manager() proxies of one queue are the same endpoint.
+        return foreign_identity(first) == foreign_identity(second)
     if is_path(first) and is_path(second):
         return os.path.abspath(os.fsdecode(first)) == os.path.abspath(os.fsdecode(second))
     if type(first) is int and type(second) is int:
@@ -234,29 +233,40 @@ def link(
 ) -> LinkResult:
     """Wire a source to one or more destinations and start moving items.
 
-    The source and each destination are a queuelink queue, an open file or
-    pipe, a file descriptor or a path. ``destination`` may also be a list
-    of them. The combination decides what is created:
+    The source and each destination are a queue, an open file or pipe, a
+    file descriptor or a path. The source may also be a multiprocessing
+    Connection. A queue is a queuelink queue, a queue of the ``queue`` or
+    ``multiprocessing`` module, or a ``Manager()`` queue proxy.
+    ``destination`` may also be a list of endpoints. The combination
+    decides what is created:
 
     - queue to queues: a QueueLink, as ``result.queue_link``.
     - queue to handles or paths: a QueueLink to an internal queue per
       handle, and a writer per handle. Queue destinations in the same list
       join the link directly.
-    - handle or path to one queue: a reader, as ``result.reader``.
-    - handle or path to several destinations, or to handles or paths: a
-      reader into an internal queue, a QueueLink that fans it out, and
-      writers as above.
+    - handle, path or Connection to one queuelink queue: a reader, as
+      ``result.reader``. A Connection is read one message per frame, as
+      pickled objects with ``trusted=True`` and as bytes otherwise.
+    - handle, path or Connection to any other destinations: a reader into
+      an internal queue, a QueueLink that fans it out, and writers as
+      above. The link also carries the items to a single foreign queue.
 
     Raises TypeError for an unsupported endpoint, a QueueLink or LinkResult
-    as an endpoint, a tuple or set as destination, a source handle without
-    readline() or a destination handle without write(); ValueError for an
-    empty destination list or the same endpoint twice.
+    as an endpoint, a Connection as a destination, a Connection source with
+    handle or path destinations, a tuple or set as destination, a source
+    handle without readline() or a destination handle without write();
+    ValueError for an empty destination list or the same endpoint twice.
     """
     validate_start_method(start_method)
     source_kind = _classify(source, "source")
     destinations = _destination_list(destination)
     destination_kinds = [_classify(endpoint, "destination") for endpoint in destinations]
     _check_distinct(source, destinations)
+    if source_kind == _CONNECTION and any(kind != _QUEUE for kind in destination_kinds):
+        raise TypeError(
+            "a multiprocessing Connection source can only be linked to queues, not to "
+            "handles or paths; read its messages into a queue and link that queue instead"
+        )
 
     base_name = name if name is not None else "link"
     result = LinkResult()
@@ -271,7 +281,7 @@ def link(
             wrap_threshold=wrap_threshold,
         )
 
-        if source_kind != _QUEUE and destination_kinds == [_QUEUE]:
+        if source_kind != _QUEUE and destination_kinds == [_QUEUE] and is_engine_queue(destinations[0]):
             result.reader = QueueHandleAdapterReader(
                 destinations[0], handle=source, name=f"{base_name}-reader", **reader_options
             )

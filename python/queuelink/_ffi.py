@@ -678,9 +678,13 @@ def _new_batch_slot() -> _BatchSlot:
 
 
 def queue_put_batch(
-    handle: QueuePointer, kind_payloads: list[tuple[int, bytes]], timeout: float | None
+    handle: QueuePointer,
+    kind_payloads: list[tuple[int, bytes]],
+    timeout: float | None,
+    priorities: list[int] | None = None,
 ) -> None:
-    """Put (packed kind, payload) pairs in order with ql_queue_put_batch().
+    """Put (packed kind, payload) pairs in order with ql_queue_put_batch(),
+    with the given priorities (0 where None).
 
     Raises queue.Full, with the count put so far in its message, when the
     timeout passes before all were put. Messages with flags go one by one
@@ -688,12 +692,14 @@ def queue_put_batch(
     """
     if _forked:
         raise RuntimeError(FORK_MESSAGE)
-    if any(kind > KIND_MASK for kind, _ in kind_payloads):
-        for kind, payload in kind_payloads:
-            queue_put(handle, kind, payload, timeout)
-        return
     count = len(kind_payloads)
     if count == 0:
+        return
+    if priorities is None:
+        priorities = [0] * count
+    if any(kind > KIND_MASK for kind, _ in kind_payloads):
+        for (kind, payload), priority in zip(kind_payloads, priorities):
+            queue_put(handle, kind, payload, timeout, priority)
         return
 
     # One buffer holds every payload; the messages point into it. The
@@ -706,7 +712,7 @@ def queue_put_batch(
     addresses = itertools.accumulate(sizes[:-1], initial=address)
     zero = itertools.repeat(0)
     packed = bytearray(
-        b"".join(map(_MESSAGE_LAYOUT.pack, kinds, zero, zero, addresses, sizes, zero, zero))
+        b"".join(map(_MESSAGE_LAYOUT.pack, kinds, zero, priorities, addresses, sizes, zero, zero))
     )
     messages = (Message * count).from_buffer(packed)
 

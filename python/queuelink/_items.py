@@ -10,25 +10,47 @@ The rule, for every queue, link, reader and writer of this package:
   unchanged, as it does with ``open(..., errors='surrogateescape')``.
 - ``bytes``, ``bytearray`` and ``memoryview`` are sent as a bytes message
   and come back as ``bytes``.
+- A ``ContentWrapper`` is sent as a text or bytes message with the
+  ``MSG_WRAPPED`` flag and comes back as a ContentWrapper. A spilled one
+  travels with ``MSG_SPILLED`` as the path of a new hard link to its file,
+  which the engine owns from then on. The engine hands each destination
+  of a fan-out a link of its own. On the way out, the wrapper takes
+  over the message's spill file, so the value is read from disk only when
+  the consumer reads ``.value``. Writers write the value.
 - Anything else, including subclasses of ``str`` and ``bytes`` such as
   ``enum.StrEnum`` members, is pickled with the highest protocol and comes
   back as an equal object of the same type.
+
+Messages with flags use packed kinds, described in ``queuelink._ffi``.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 from typing import Any
 
-from ._constants import KIND_BYTES, KIND_PICKLE, KIND_TEXT
+from ._constants import KIND_BYTES, KIND_PICKLE, KIND_TEXT, MSG_SPILLED, MSG_WRAPPED
+from ._ffi import FLAGS_SHIFT, KIND_MASK
+from .contentwrapper import ContentWrapper
 
 _PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
 _dumps = pickle.dumps
 _loads = pickle.loads
 
+_WRAPPED_TEXT = KIND_TEXT | MSG_WRAPPED << FLAGS_SHIFT
+_WRAPPED_BYTES = KIND_BYTES | MSG_WRAPPED << FLAGS_SHIFT
+_SPILLED_TEXT = KIND_TEXT | (MSG_WRAPPED | MSG_SPILLED) << FLAGS_SHIFT
+_SPILLED_BYTES = KIND_BYTES | (MSG_WRAPPED | MSG_SPILLED) << FLAGS_SHIFT
+
 
 def encode_item(item: Any) -> tuple[int, bytes]:
-    """Return the message kind and payload for an item."""
+    """Return the (packed) message kind and payload for an item.
+
+    For a spilled ContentWrapper, the payload is the path of its spill
+    file, and _ffi.put_message() makes the link that the queue receives.
+    So the wrapper must stay alive until the put returns.
+    """
     item_type = type(item)
     if item_type is str:
         return KIND_TEXT, item.encode("utf-8", "surrogateescape")
@@ -36,18 +58,48 @@ def encode_item(item: Any) -> tuple[int, bytes]:
         return KIND_BYTES, item
     if item_type is bytearray or item_type is memoryview:
         return KIND_BYTES, bytes(item)
+    if item_type is ContentWrapper:
+        return _encode_wrapper(item)
     return KIND_PICKLE, _dumps(item, _PICKLE_PROTOCOL)
 
 
+def _encode_wrapper(wrapper: ContentWrapper) -> tuple[int, bytes]:
+    if wrapper.spilled:
+        kind = _SPILLED_TEXT if wrapper.is_text else _SPILLED_BYTES
+        return kind, os.fsencode(wrapper.path)
+    kind = _WRAPPED_TEXT if wrapper.is_text else _WRAPPED_BYTES
+    return kind, wrapper._payload()
+
+
 def decode_item(kind: int, payload: bytes) -> Any:
-    """Return the item that a message of the given kind carries.
+    """Return the item that a message of the given (packed) kind carries.
 
     A pickled payload is unpickled, so only take messages from queues that
-    this process and the code it trusts put on.
+    this process and the code it trusts put on. A spilled message's file
+    passes to the ContentWrapper returned.
     """
     if kind == KIND_TEXT:
         return payload.decode("utf-8", "surrogateescape")
     if kind == KIND_PICKLE:
         return _loads(payload)
+    if kind > KIND_MASK:
+        return _decode_flagged(kind, payload)
     # KIND_BYTES, and any kind that a newer library might add, as raw bytes.
     return payload
+
+
+def _decode_flagged(kind: int, payload: bytes) -> Any:
+    flags = kind >> FLAGS_SHIFT
+    base_kind = kind & KIND_MASK
+    is_text = base_kind == KIND_TEXT
+    if flags & MSG_SPILLED:
+        wrapper = ContentWrapper._from_spill_file(os.fsdecode(payload), is_text)
+        if flags & MSG_WRAPPED:
+            return wrapper
+        # The engine spills only wrapped lines, but a spilled message
+        # without the flag is still read back as the plain value.
+        return wrapper.value
+    value = decode_item(base_kind, payload)
+    if flags & MSG_WRAPPED and isinstance(value, (str, bytes)):
+        return ContentWrapper._in_memory(value)
+    return value

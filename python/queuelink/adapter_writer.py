@@ -7,6 +7,7 @@ from typing import Any
 
 from . import _constants, _ffi
 from ._adapter import (
+    BRIDGE_DRAIN_TIMEOUT,
     HandleAdapter,
     check_text_encoding,
     describe_type,
@@ -17,6 +18,9 @@ from ._adapter import (
 )
 
 _ROLE = "a QueueHandleAdapterWriter handle"
+
+# How often queue_handle_adapter() checks its stop event, in seconds.
+_ADAPTER_POLL_INTERVAL = 0.05
 
 
 class QueueHandleAdapterWriter(HandleAdapter):
@@ -45,8 +49,24 @@ class QueueHandleAdapterWriter(HandleAdapter):
       a file that cannot be written raises at once.
 
     File objects without a file descriptor, such as io.StringIO, are not
-    supported. ``start_method``, ``thread_only`` and ``trusted`` are
-    accepted for compatibility and otherwise unused.
+    supported. Text reaches the handle as UTF-8 and bytes unchanged,
+    whether the handle was opened in text or binary mode. A ContentWrapper
+    is written as its value.
+
+    NOTE: any other item is written as its pickle, not as ``str(item)``,
+    because the engine writer takes the message from the queue with no
+    Python code in between to convert it.
+
+    The queue is a queuelink queue, or a queue of the ``queue`` or
+    ``multiprocessing`` module or a Manager() queue. For the latter, a
+    bridge moves each item into an internal queue that the engine writes
+    from. close() and stop() stop the bridge first and then wait up to 5
+    seconds for the items it already took to be written. close() puts
+    those still unwritten back on the caller's queue, and items that the
+    bridge had not taken stay there.
+
+    ``start_method``, ``thread_only`` and ``trusted`` are accepted for
+    compatibility and otherwise unused.
     """
 
     _exit_rank = 2
@@ -73,9 +93,12 @@ class QueueHandleAdapterWriter(HandleAdapter):
         if handle is not None:
             self.set_handle(handle)
 
-    def _start(self, target: Any) -> Any:
-        queue_handle = self.queue.handle
+    def _open_bridge(self, foreign: Any) -> tuple[Any, Any]:
+        from ._bridge import bridge_from
 
+        return bridge_from(foreign, name=f"{self.name}-bridge")
+
+    def _start(self, target: Any, queue_handle: Any) -> Any:
         if isinstance(target, bool):
             raise TypeError(f"{_ROLE} must be a file, a pipe, a file descriptor or a path, not bool")
         if isinstance(target, int):
@@ -113,6 +136,29 @@ class QueueHandleAdapterWriter(HandleAdapter):
     def _engine_free(self, handle: Any) -> None:
         _ffi.writer_free(handle)
 
+    def _before_free(self, handle: Any) -> None:
+        self._stop_bridge_and_write()
+
+    def _return_unmoved(self) -> None:
+        # Items the bridge took that the writer did not write in time go
+        # back to the caller's queue instead of being dropped.
+        if not self._engine_queue.empty():
+            self._bridge.return_to_source()
+
+    def _stop_bridge_and_write(self) -> None:
+        """Stop the bridge, then wait until the items it took are written."""
+        if self._bridge is None:
+            return
+        self._stop_bridge(drain=False)
+        if not self._wait_written(BRIDGE_DRAIN_TIMEOUT):
+            self._logger.warning(
+                "%s: %d items taken from %s were not written within %s s",
+                self._describe(),
+                self._engine_queue.qsize(),
+                describe_type(self.queue),
+                BRIDGE_DRAIN_TIMEOUT,
+            )
+
     def stop(self) -> None:
         """Write the message in hand, flush, and end, keeping the adapter.
 
@@ -121,6 +167,7 @@ class QueueHandleAdapterWriter(HandleAdapter):
         """
         handle = self._handle
         if handle is not None:
+            self._stop_bridge_and_write()
             _ffi.writer_stop(handle)
 
     def is_drained(self) -> bool:
@@ -128,7 +175,63 @@ class QueueHandleAdapterWriter(HandleAdapter):
         message put on the queue has been written or marked done."""
         if not self._started:
             return False
-        queue_obj = self.queue
-        if queue_obj.closed:
+        bridge = self._bridge
+        if bridge is not None and not self._bridge_stopped:
+            if not _foreign_empty(self.queue) or not bridge.is_settled():
+                return False
+        queue_obj = self._engine_queue
+        if queue_obj is None or queue_obj.closed:
             return not self.is_alive()
         return queue_obj.empty() and queue_obj._all_tasks_done()
+
+    @staticmethod
+    def queue_handle_adapter(
+        *,
+        name: str,
+        handle: Any,
+        queue: Any,
+        queue_lock: Any = None,
+        stop_event: Any = None,
+        messages_processed: Any = None,
+        trusted: bool = False,
+        **kwargs: Any,
+    ) -> int:
+        """Write every item of queue to handle until stop_event is set or
+        the queue is shut down, and return the number of items written.
+
+        This call blocks the calling thread while the engine writes, so it
+        can be the target of a thread or process of the caller's own. It
+        takes the handles of QueueHandleAdapterWriter. stop_event is an
+        object with is_set(), such as threading.Event, checked every 50
+        ms. Without one, only a shut-down queuelink queue or a write error
+        ends the call. messages_processed, if given, is an object with a
+        writable ``value`` attribute, such as ``multiprocessing.Value('i')``,
+        that receives the running count. queue_lock and other keyword
+        arguments are accepted for compatibility and unused. The handle is
+        not closed.
+        """
+        writer = QueueHandleAdapterWriter(queue, name=name, trusted=trusted)
+        try:
+            writer.set_handle(handle)
+            while not writer.wait(timeout=_ADAPTER_POLL_INTERVAL):
+                if messages_processed is not None:
+                    messages_processed.value = writer.get_messages_processed()
+                if stop_event is not None and stop_event.is_set():
+                    break
+        finally:
+            writer.close()
+        count = writer.get_messages_processed()
+        if messages_processed is not None:
+            messages_processed.value = count
+        return count
+
+
+def _foreign_empty(queue_obj: Any) -> bool:
+    """Return whether a standard-library or multiprocessing queue is empty."""
+    from ._bridge import foreign_is_empty
+
+    try:
+        return foreign_is_empty(queue_obj)
+    except (OSError, EOFError, ValueError):
+        # A closed queue, or a Manager that is gone, will hold no more items.
+        return True

@@ -4,7 +4,9 @@ Items cross into the engine as messages; ``queuelink._items`` describes the
 conversion. So a queue can be a source or destination of a QueueLink, the
 input of a writer or the output of a reader, with no Python thread moving
 items. The queues live in this process; they cannot be pickled or
-sent to another process.
+sent to another process. A ``(priority, data)`` tuple with an int priority
+keeps that priority on its way through links, whatever queue it was put
+on, so a PriorityQueue destination orders it by priority.
 
 Waiting calls (``get``, ``put`` on a full queue, ``join``) release the GIL
 and wake at least every 50 ms, so Ctrl-C interrupts them in the main thread.
@@ -13,7 +15,7 @@ and wake at least every 50 ms, so Ctrl-C interrupts them in the main thread.
 from __future__ import annotations
 
 import operator
-from typing import Any, NoReturn
+from typing import Any, Iterable, Iterator, NoReturn
 
 from . import _constants, _ffi
 from ._handle import HandleOwner
@@ -71,7 +73,9 @@ class _EngineQueue(HandleOwner):
         Raises ClosedError when the queue is closed or shut down.
         """
         kind, payload = encode_item(item)
-        self._put(kind, payload, _wait_time(block, timeout), None)
+        # The type check first keeps the common case free of a call.
+        priority = carried_priority(item) if type(item) is tuple else None
+        self._put(kind, payload, _wait_time(block, timeout), priority)
 
     def put_nowait(self, item: Any) -> None:
         """Put an item without blocking; raise queue.Full when there is no room."""
@@ -98,6 +102,63 @@ class _EngineQueue(HandleOwner):
     def get_nowait(self) -> Any:
         """Remove and return an item without blocking; raise queue.Empty if none."""
         return self.get(block=False)
+
+    def put_many(self, items: Iterable[Any], block: bool = True, timeout: float | None = None) -> None:
+        """Put every item of items, in order, with one call into the engine.
+
+        This moves many items for about the cost of one put(). block and
+        timeout work as for put(), over the whole call: queue.Full, whose
+        message says how many items went in, means the rest did not.
+        Raises ClosedError when the queue is closed or shut down.
+        """
+        items = list(items)
+        encoded = [encode_item(item) for item in items]
+        priorities = [self._priority_for_many(item) for item in items]
+        handle = self._handle
+        if handle is None:
+            raise self._closed_error()
+        try:
+            _ffi.queue_put_batch(handle, encoded, _wait_time(block, timeout), priorities)
+        except InvalidHandleError as error:
+            raise self._translate_handle_error(error) from None
+
+    def _priority_for_many(self, item: Any) -> int:
+        priority = carried_priority(item) if type(item) is tuple else None
+        return 0 if priority is None else priority
+
+    def get_many(
+        self, max_items: int = _ffi.BATCH_MAX, block: bool = True, timeout: float | None = None
+    ) -> list[Any]:
+        """Remove and return up to max_items items with one call into the engine.
+
+        Waits for the first item as get() does (queue.Empty when none came in
+        time), then takes only the items already there, at most max_items
+        (and at most queuelink._ffi.BATCH_MAX) in one call.
+        """
+        if max_items < 1:
+            raise ValueError(f"max_items must be at least 1, not {max_items}")
+        handle = self._handle
+        if handle is None:
+            raise self._closed_error()
+        try:
+            messages = _ffi.queue_get_batch(handle, max_items, _wait_time(block, timeout))
+        except InvalidHandleError as error:
+            raise self._translate_handle_error(error) from None
+        return [decode_item(kind, payload) for kind, payload in messages]
+
+    def __iter__(self) -> Iterator[Any]:
+        """Yield items as they arrive until the queue is closed and empty.
+
+        Items are taken in batches, so iteration moves many items per call
+        into the engine. Stop it with shutdown() or close() from another
+        thread, or by breaking out of the loop.
+        """
+        while True:
+            try:
+                batch = self.get_many()
+            except ClosedError:
+                return
+            yield from batch
 
     def qsize(self) -> int:
         """Return the number of items in the queue."""
@@ -210,6 +271,24 @@ class PriorityQueue(Queue):
         kind, payload = encode_item(item)
         self._put(kind, payload, _wait_time(block, timeout), priority)
 
+    def _priority_for_many(self, item: Any) -> int:
+        return _priority_of(item)
+
+
+def carried_priority(item: Any) -> int | None:
+    """Return the priority that an item of any queue carries through links.
+
+    A ``(priority, data)`` tuple whose priority is an int that fits in a
+    signed 64-bit integer carries it, so a PriorityQueue that a link feeds
+    orders the item as a put() on it would. Any other item carries none.
+    """
+    if type(item) is not tuple or not item:
+        return None
+    priority = item[0]
+    if type(priority) is not int or not _INT64_MIN <= priority <= _INT64_MAX:
+        return None
+    return priority
+
 
 def _priority_of(item: Any) -> int:
     if not isinstance(item, tuple) or not item:
@@ -249,7 +328,8 @@ class SimpleQueue(_EngineQueue):
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         """Put an item into the queue without waiting for room."""
         kind, payload = encode_item(item)
-        self._put(kind, payload, None, None)
+        priority = carried_priority(item) if type(item) is tuple else None
+        self._put(kind, payload, None, priority)
 
 
 ENGINE_QUEUE_TYPES = (Queue, LifoQueue, PriorityQueue, JoinableQueue, SimpleQueue)

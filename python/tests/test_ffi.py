@@ -86,9 +86,14 @@ def test_structs_match_header_layout(tmp_path):
 #include <stdio.h>
 #include "queuelink.h"
 int main(void) {
-    printf("%zu %zu %zu %zu %zu %zu\\n", sizeof(ql_msg), offsetof(ql_msg, kind),
+    printf("%zu %zu %zu %zu %zu %zu %zu\\n", sizeof(ql_msg), offsetof(ql_msg, kind),
            offsetof(ql_msg, owned), offsetof(ql_msg, priority),
-           offsetof(ql_msg, data), offsetof(ql_msg, len));
+           offsetof(ql_msg, data), offsetof(ql_msg, len), offsetof(ql_msg, flags));
+    printf("%zu %zu %zu %zu %zu %zu %zu %zu\\n", sizeof(ql_reader_options),
+           offsetof(ql_reader_options, kind), offsetof(ql_reader_options, framing),
+           offsetof(ql_reader_options, wrap), offsetof(ql_reader_options, wrap_threshold),
+           offsetof(ql_reader_options, partial_line_us), offsetof(ql_reader_options, spill_dir),
+           offsetof(ql_reader_options, name));
     printf("%zu %zu %zu %zu %zu %zu %zu\\n", sizeof(ql_source_metrics),
            offsetof(ql_source_metrics, id), offsetof(ql_source_metrics, count),
            offsetof(ql_source_metrics, data_point_count),
@@ -105,13 +110,20 @@ int main(void) {
         timeout=60,
     )
     output = subprocess.run([str(binary)], capture_output=True, text=True, check=True, timeout=10).stdout
-    message_line, metrics_line = output.splitlines()
+    message_line, options_line, metrics_line = output.splitlines()
 
     message = _ffi.Message
     expected_message = [ctypes.sizeof(message)] + [
-        getattr(message, field).offset for field in ("kind", "owned", "priority", "data", "len")
+        getattr(message, field).offset for field in ("kind", "owned", "priority", "data", "len", "flags")
     ]
     assert [int(value) for value in message_line.split()] == expected_message
+
+    options = _ffi.ReaderOptions
+    expected_options = [ctypes.sizeof(options)] + [
+        getattr(options, field).offset
+        for field in ("kind", "framing", "wrap", "wrap_threshold", "partial_line_us", "spill_dir", "name")
+    ]
+    assert [int(value) for value in options_line.split()] == expected_options
 
     metrics = _ffi.SourceMetricsStruct
     expected_metrics = [ctypes.sizeof(metrics)] + [

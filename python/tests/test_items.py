@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import enum
 import pickle
 
@@ -134,3 +135,54 @@ def test_decode_pickle_payload():
 
 def test_decode_unknown_kind_gives_bytes():
     assert decode_item(99, b"raw") == b"raw"
+
+
+def test_wrapper_encodes_with_flags(tmp_path, monkeypatch):
+    import tempfile
+
+    from queuelink import ContentWrapper
+    from queuelink._ffi import FLAGS_SHIFT, KIND_MASK
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    small = ContentWrapper(b"small")
+    kind, payload = encode_item(small)
+    assert kind & KIND_MASK == _constants.KIND_BYTES
+    assert kind >> FLAGS_SHIFT == _constants.MSG_WRAPPED
+    assert payload == b"small"
+
+    spilled = ContentWrapper("é" * 10, threshold=4)
+    kind, payload = encode_item(spilled)
+    assert kind & KIND_MASK == _constants.KIND_TEXT
+    assert kind >> FLAGS_SHIFT == _constants.MSG_WRAPPED | _constants.MSG_SPILLED
+    assert payload == os.fsencode(spilled.path)
+
+
+def test_flagged_message_decodes_to_wrapper(tmp_path):
+    from queuelink import ContentWrapper
+    from queuelink._ffi import FLAGS_SHIFT
+
+    wrapped = decode_item(_constants.KIND_TEXT | _constants.MSG_WRAPPED << FLAGS_SHIFT, "é".encode())
+    assert type(wrapped) is ContentWrapper
+    assert wrapped.value == "é"
+    assert not wrapped.spilled
+
+    spill_file = tmp_path / "queuelink-spill-test"
+    spill_file.write_bytes(b"from file")
+    flags = (_constants.MSG_WRAPPED | _constants.MSG_SPILLED) << FLAGS_SHIFT
+    adopted = decode_item(_constants.KIND_BYTES | flags, os.fsencode(spill_file))
+    assert adopted.path == str(spill_file)
+    assert adopted.value == b"from file"
+    del adopted
+    import gc
+
+    gc.collect()
+    assert not spill_file.exists()
+
+
+def test_put_message_rejects_unknown_flags():
+    from queuelink import _ffi
+
+    with queuelink.Queue() as queue_obj:
+        with pytest.raises(ValueError, match="flags"):
+            _ffi.put_message(queue_obj.handle, _constants.KIND_TEXT | 8 << _ffi.FLAGS_SHIFT, b"x", 0)
+        assert queue_obj.qsize() == 0

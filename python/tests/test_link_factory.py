@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
-import queue
 import subprocess
 
 import pytest
@@ -221,7 +220,7 @@ class WriteOnly:
 
 @pytest.mark.parametrize(
     "bad_source",
-    [object(), 42.0, queue.Queue(), queue.SimpleQueue(), WriteOnly(), True, None],
+    [object(), 42.0, [], WriteOnly(), True, None],
 )
 def test_unsupported_source(queues, bad_source):
     (destination,) = queues(1)
@@ -229,24 +228,13 @@ def test_unsupported_source(queues, bad_source):
         link(bad_source, destination)
 
 
-def test_standard_queue_message(queues):
+def test_unsupported_endpoint_message(queues):
     (destination,) = queues(1)
-    with pytest.raises(TypeError, match=r"queue\.Queue is not supported: pass a queuelink queue"):
-        link(queue.Queue(), destination)
+    with pytest.raises(TypeError, match=r"link\(\) source of type object is not supported: pass a queue"):
+        link(object(), destination)
 
 
-def test_multiprocessing_queue_rejected(queues):
-    (destination,) = queues(1)
-    mp_queue = multiprocessing.get_context("spawn").Queue()
-    try:
-        with pytest.raises(TypeError, match="queuelink queue"):
-            link(mp_queue, destination)
-    finally:
-        mp_queue.close()
-        mp_queue.join_thread()
-
-
-@pytest.mark.parametrize("bad_destination", [object(), ReadOnly(), queue.Queue(), None])
+@pytest.mark.parametrize("bad_destination", [object(), ReadOnly(), [[]], None])
 def test_unsupported_destination(queues, bad_destination):
     (source,) = queues(1)
     with pytest.raises(TypeError):
@@ -310,14 +298,31 @@ def test_source_as_destination(queues):
         link(source, [source])
 
 
-def test_connection_endpoint_rejected(queues):
+def test_connection_destination_rejected(queues):
+    (source,) = queues(1)
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    try:
+        with pytest.raises(TypeError, match="Connection cannot be a link\\(\\) destination"):
+            link(source, sender)
+        with pytest.raises(TypeError, match="Connection cannot be a link\\(\\) destination"):
+            link(source, [queues(1)[0], sender])
+    finally:
+        receiver.close()
+        sender.close()
+
+
+def test_connection_source_to_path_rejected(tmp_path, queues):
     (destination,) = queues(1)
     receiver, sender = multiprocessing.Pipe(duplex=False)
     try:
-        with pytest.raises(TypeError, match="Connection"):
-            link(receiver, destination)
-        with pytest.raises(TypeError, match="Connection"):
-            link(destination, sender)
+        with pytest.raises(TypeError, match="only be linked to queues"):
+            link(receiver, tmp_path / "out.txt")
+        with pytest.raises(TypeError, match="only be linked to queues"):
+            link(receiver, [destination, os.devnull])
+        with open(os.devnull, "w") as handle:
+            with pytest.raises(TypeError, match="only be linked to queues"):
+                link(receiver, handle)
+        assert destination.empty()
     finally:
         receiver.close()
         sender.close()
@@ -345,5 +350,7 @@ def test_invalid_options(queues):
     source, destination = queues(2)
     with pytest.raises(ValueError, match="start_method"):
         link(source, destination, start_method="threads")
-    with pytest.raises(ValueError, match="wrap_when"):
-        link(os.devnull, destination, wrap_when=WRAP_WHEN.ALWAYS)
+    with pytest.raises(TypeError, match="wrap_when"):
+        link(os.devnull, destination, wrap_when="always")
+    with pytest.raises(ValueError, match="wrap_threshold"):
+        link(os.devnull, destination, wrap_when=WRAP_WHEN.AUTO, wrap_threshold=-1)

@@ -199,12 +199,12 @@ def test_direction_str_gives_value():
     assert str(DIRECTION.TO) == "destination"
 
 
-@pytest.mark.parametrize("foreign", [queue.Queue(), queue.SimpleQueue(), [], "queue"])
-def test_foreign_queue_rejected(foreign):
+@pytest.mark.parametrize("not_a_queue", [[], "queue", object(), queuelink.DIRECTION.FROM])
+def test_non_queue_rejected(not_a_queue):
     with QueueLink() as link:
-        with pytest.raises(TypeError, match="queuelink queue") as caught:
-            link.read(foreign)
-    assert type(foreign).__name__ in str(caught.value)
+        with pytest.raises(TypeError, match="must be a queuelink queue") as caught:
+            link.read(not_a_queue)
+    assert type(not_a_queue).__name__ in str(caught.value)
 
 
 def test_closed_queue_rejected(queues):
@@ -403,7 +403,7 @@ def test_close_releases_queue_references(queues):
 def test_failed_constructor_frees_link(queues):
     (source,) = queues(1)
     with pytest.raises(TypeError):
-        QueueLink(source, [queue.Queue()])
+        QueueLink(source, [object()])
     # The source was registered on the failed link; it must be usable again.
     (destination,) = queues(1)
     with QueueLink(source, destination):
@@ -427,14 +427,13 @@ def test_destructive_audit_logs_items(queues, caplog):
     assert second.empty()
 
 
-def test_queue_factory_returns_engine_queue():
-    with QueueLink() as link:
+def test_thread_only_factories():
+    with QueueLink(thread_only=True) as link:
         created = link.Queue()
         assert isinstance(created, queuelink.JoinableQueue)
         created.close()
-        thread_link = QueueLink(thread_only=True)
-        assert isinstance(thread_link.Event(), type(threading.Event()))
-        thread_link.close()
+        assert isinstance(link.Event(), type(threading.Event()))
+        assert isinstance(link.Lock(), type(threading.Lock()))
 
 
 def test_concurrent_producers_through_link(queues):
@@ -473,6 +472,28 @@ def test_engine_logs_forwarded(tmp_path, caplog):
         finally:
             queuelink.stop_forwarding_engine_logs()
     assert engine_log._forwarder is None
+    # Forwarding is on by default; leave it on for the other tests.
+    queuelink.forward_engine_logs(logging.DEBUG)
+    assert engine_log._forwarder is not None
+
+
+def test_source_closed_logged_by_default(queues, caplog):
+    source, destination = queues(2)
+
+    def source_closed_logged():
+        return any(
+            record.name == "queuelink.link"
+            and record.levelno == logging.INFO
+            and record.getMessage() == "source closed, publisher ended link=caplog-link source=1"
+            for record in caplog.records
+        )
+
+    with caplog.at_level(logging.INFO, logger="queuelink"):
+        with QueueLink(source, destination, name="caplog-link"):
+            source.put("item")
+            assert drain(destination, 1) == ["item"]
+            source.shutdown()
+            assert wait_until(source_closed_logged, timeout=10)
 
 
 def test_engine_log_level_checked():

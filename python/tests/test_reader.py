@@ -130,19 +130,37 @@ def test_int_fd_gives_bytes(target):
             os.close(write_end)
 
 
-# NOTE: the engine keeps a line without a newline until more input or end
-# of file arrives, and the header does not promise otherwise.
-@pytest.mark.xfail(reason="the engine delivers a partial line only at end of file", strict=False)
 def test_partial_line_delivered_before_eof(target):
+    read_end, write_end = os.pipe()
+    try:
+        with QueueHandleAdapterReader(target, handle=read_end, partial_line_timeout=0.1):
+            os.write(write_end, b"prompt> ")
+            # The prompt has no newline; it must not wait for more input.
+            assert drain(target, 1, timeout=3) == [b"prompt> "]
+            os.write(write_end, b"answer\nnext ")
+            assert drain(target, 2, timeout=3) == [b"answer\n", b"next "]
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_partial_line_waits_by_default(target):
     read_end, write_end = os.pipe()
     try:
         with QueueHandleAdapterReader(target, handle=read_end):
             os.write(write_end, b"prompt> ")
-            # The prompt has no newline; it must not wait for more input.
-            assert drain(target, 1, timeout=3) == [b"prompt> "]
+            assert_stays_empty(target, 0.3)
+            os.write(write_end, b"rest\n")
+            assert drain(target, 1, timeout=3) == [b"prompt> rest\n"]
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "1", True])
+def test_partial_line_timeout_checked(target, timeout):
+    with pytest.raises(ValueError, match="partial_line_timeout"):
+        QueueHandleAdapterReader(target, partial_line_timeout=timeout)
 
 
 def test_caller_may_close_fd_after_start(target):
@@ -298,31 +316,47 @@ def test_non_utf8_text_handle_rejected(tmp_path, target):
             QueueHandleAdapterReader(target, handle=file)
 
 
-def test_connection_rejected(target):
+def test_write_only_connection_rejected(target):
     import multiprocessing
 
     receiver, sender = multiprocessing.Pipe(duplex=False)
     try:
-        with pytest.raises(TypeError, match="Connection"):
-            QueueHandleAdapterReader(target, handle=receiver)
+        with pytest.raises(ValueError, match="cannot receive"):
+            QueueHandleAdapterReader(target, handle=sender)
     finally:
         receiver.close()
         sender.close()
 
 
-def test_foreign_queue_rejected():
-    import queue
+def test_closed_connection_rejected(target):
+    import multiprocessing
 
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    receiver.close()
+    sender.close()
+    with pytest.raises(ValueError, match="closed"):
+        QueueHandleAdapterReader(target, handle=receiver)
+
+
+@pytest.mark.parametrize("not_a_queue", [[], object(), "queue"])
+def test_unsupported_queue_rejected(not_a_queue):
     with pytest.raises(TypeError, match="queuelink queue"):
-        QueueHandleAdapterReader(queue.Queue())
+        QueueHandleAdapterReader(not_a_queue)
 
 
 def test_wrap_options(target):
-    QueueHandleAdapterReader(target, wrap_when=WRAP_WHEN.NEVER).close()
-    with pytest.raises(ValueError, match="wrap_when"):
-        QueueHandleAdapterReader(target, wrap_when=WRAP_WHEN.AUTO)
+    for wrap_when in WRAP_WHEN:
+        QueueHandleAdapterReader(target, wrap_when=wrap_when).close()
+    QueueHandleAdapterReader(target, wrap_when=None, wrap_threshold=0).close()
     with pytest.raises(TypeError, match="wrap_when"):
         QueueHandleAdapterReader(target, wrap_when="never")
+    with pytest.raises(ValueError, match="wrap_threshold"):
+        QueueHandleAdapterReader(target, wrap_when=WRAP_WHEN.AUTO, wrap_threshold=-1)
+
+
+def test_spill_dir_must_exist(tmp_path, target):
+    with pytest.raises(ValueError, match="spill_dir"):
+        QueueHandleAdapterReader(target, spill_dir=tmp_path / "missing")
 
 
 def test_start_method_checked(target):

@@ -279,3 +279,26 @@ def test_writer_to_child_stdin_in_python(source):
             process.kill()
             process.wait()
     assert output.split() == [b"100000", b"1000"]
+
+
+def test_close_returns_unwritten_items_to_foreign_queue():
+    import queue
+
+    source = queue.Queue()
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        writer = QueueHandleAdapterWriter(source, handle=write_end)
+        source.put("fails\n")
+        # The read end is closed, so the write fails and the writer ends.
+        assert wait_until(lambda: not writer.is_alive())
+        items = [f"{index}\n" for index in range(5)]
+        for item in items:
+            source.put(item)
+        # The bridge still moves the items into its internal queue.
+        assert wait_until(source.empty)
+        writer.close()
+        assert [source.get(timeout=5) for _ in items] == items
+        assert source.empty()
+    finally:
+        os.close(write_end)
