@@ -1,6 +1,7 @@
 # QueueLink build. `make` builds the shared library, `make test` runs the
-# Go, C and Python tests, `make demo` runs the main job on real input and
-# `make bench` prints the benchmarks.
+# Go, C, C++ and Python tests, `make demo` runs the main job on real input,
+# `make bench` prints the benchmarks and `make install PREFIX=DIR` installs
+# the library, the headers and a pkg-config file.
 
 GO      ?= go
 CC      ?= gcc
@@ -14,10 +15,33 @@ CFLAGS  ?= -O2 -g
 CWARN   := -std=c99 -Wall -Wextra -Werror -pedantic
 CLINK   := -L$(ROOT)/$(BUILD) -lqueuelink -Wl,-rpath,$(ROOT)/$(BUILD) -lpthread
 
-GO_SOURCES := go.mod $(wildcard go.sum) $(wildcard core/*.go) $(wildcard capi/*.go)
+CXXFLAGS   ?= -O2 -g
+WARN       := -Wall -Wextra -Werror -pedantic
+CXXWARN    := -std=c++17 $(WARN)
+CXXINCLUDE := -Iinclude -Ibindings/cpp
+CPP_HEADERS := bindings/cpp/queuelink.hpp include/queuelink.h
+# GoogleTest from Debian's libgtest-dev, a static library.
+GTEST_LIBS ?= -lgtest
+# The C++ tests build without optimization: GoogleTest's macros make -O1
+# and -O2 builds take two to three times longer, and the examples and the
+# C test cover optimized code.
+TEST_CXXFLAGS ?= -O0 -g
+
+# Installation directories of `make install`; DESTDIR is prepended to each.
+PREFIX       ?= /usr/local
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+VERSION      := $(shell awk '/^\#define QL_VERSION_(MAJOR|MINOR|PATCH) /{v=v sep $$3; sep="."} END{print v}' include/queuelink.h)
+
+# The helper library that python/tests/test_cross_language.py loads.
+CROSSLANG := $(BUILD)/libcrosslang_test.so
+
+GO_SOURCES := go.mod $(wildcard go.sum) $(wildcard core/*.go) $(wildcard capi/*.go) $(wildcard capi/*.c) $(wildcard capi/*.h)
 SANITIZE   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all lib test test-go test-c test-python demo bench clean
+.PHONY: all lib test test-go fuzz test-header test-c test-cpp test-examples \
+        check-memory test-install test-python demo bench install uninstall clean
 
 all: lib
 
@@ -28,8 +52,11 @@ $(LIB): $(GO_SOURCES)
 	$(GO) build -buildmode=c-shared -o $@ ./capi
 	@rm -f $(BUILD)/libqueuelink.h
 
+# Copy, then rename: a test run that has the library loaded keeps its
+# file, instead of seeing it change under it.
 $(PYLIB): $(LIB)
-	cp $(LIB) $@
+	cp $(LIB) $@.tmp
+	mv -f $@.tmp $@
 
 $(BUILD)/%: bindings/c/%.c include/queuelink.h $(LIB)
 	$(CC) $(CWARN) $(CFLAGS) -Iinclude -o $@ $< $(CLINK)
@@ -39,18 +66,105 @@ $(BUILD)/%: bindings/c/%.c include/queuelink.h $(LIB)
 $(BUILD)/%-sanitized: bindings/c/%.c include/queuelink.h $(LIB)
 	$(CC) $(CWARN) -O1 -g $(SANITIZE) -Iinclude -o $@ $< $(CLINK)
 
-test: test-go test-c test-python
+# Example programs, plain and sanitized.
+$(BUILD)/%: bindings/c/examples/%.c include/queuelink.h $(LIB)
+	$(CC) $(CWARN) $(CFLAGS) -Iinclude -o $@ $< $(CLINK)
 
+$(BUILD)/%-sanitized: bindings/c/examples/%.c include/queuelink.h $(LIB)
+	$(CC) $(CWARN) -O1 -g $(SANITIZE) -Iinclude -o $@ $< $(CLINK)
+
+$(BUILD)/%: bindings/cpp/examples/%.cpp $(CPP_HEADERS) $(LIB)
+	$(CXX) $(CXXWARN) $(CXXFLAGS) $(CXXINCLUDE) -o $@ $< $(CLINK)
+
+$(BUILD)/%-sanitized: bindings/cpp/examples/%.cpp $(CPP_HEADERS) $(LIB)
+	$(CXX) $(CXXWARN) -O1 -g $(SANITIZE) $(CXXINCLUDE) -o $@ $< $(CLINK)
+
+# The GoogleTest tests of the C++ layer, plain and sanitized.
+# They compile to objects first, so a rebuilt library only relinks them.
+$(BUILD)/test_queuelink_cpp.o: bindings/cpp/test_queuelink.cpp $(CPP_HEADERS)
+	@mkdir -p $(BUILD)
+	$(CXX) $(CXXWARN) $(TEST_CXXFLAGS) $(CXXINCLUDE) -c -o $@ $<
+
+$(BUILD)/test_queuelink_cpp: $(BUILD)/test_queuelink_cpp.o $(LIB)
+	$(CXX) -o $@ $< $(GTEST_LIBS) $(CLINK)
+
+$(BUILD)/test_queuelink_cpp-sanitized.o: bindings/cpp/test_queuelink.cpp $(CPP_HEADERS)
+	@mkdir -p $(BUILD)
+	$(CXX) $(CXXWARN) $(TEST_CXXFLAGS) $(SANITIZE) $(CXXINCLUDE) -c -o $@ $<
+
+$(BUILD)/test_queuelink_cpp-sanitized: $(BUILD)/test_queuelink_cpp-sanitized.o $(LIB)
+	$(CXX) $(SANITIZE) -o $@ $< $(GTEST_LIBS) $(CLINK)
+
+# Linked to the package's copy of the library, so that it shares the
+# package's Go runtime in one process; see bindings/c/crosslang_helper.c.
+$(CROSSLANG): bindings/c/crosslang_helper.c include/queuelink.h $(PYLIB)
+	$(CC) $(CWARN) $(CFLAGS) -fPIC -shared -Iinclude -o $@ $< \
+	    -L$(dir $(PYLIB)) -lqueuelink -Wl,-rpath,'$$ORIGIN/../$(dir $(PYLIB))'
+
+test: test-go test-header test-c test-cpp test-examples check-memory test-install test-python
+
+# The Go tests under the race detector, then the load tests (build tag
+# !race: a 100 MB line, a million lines, the full-size stress test), which
+# the race detector would slow tenfold.
 test-go:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'Stress|HundredMegabyte|MillionTiny' ./core
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+# Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzLineFraming$$' -fuzztime $(FUZZTIME) ./core
+	$(GO) test -run '^$$' -fuzz '^FuzzConnectionFraming$$' -fuzztime $(FUZZTIME) ./core
+
+# The headers on their own: queuelink.h as C99 and as C++17, queuelink.hpp
+# as C++17 and C++20, every warning an error. Then the functions that the
+# library exports against those that queuelink.h declares.
+test-header: $(LIB)
+	$(CC) $(CWARN) -Wstrict-prototypes -Wmissing-prototypes -Iinclude -fsyntax-only bindings/c/header_only.c
+	$(CXX) -x c++ $(CXXWARN) -Wold-style-cast -Iinclude -fsyntax-only bindings/c/header_only.c
+	$(CXX) $(CXXWARN) $(CXXINCLUDE) -fsyntax-only bindings/cpp/header_only.cpp
+	$(CXX) -std=c++20 $(WARN) $(CXXINCLUDE) -fsyntax-only bindings/cpp/header_only.cpp
+	sh bindings/check_exports.sh $(LIB) include/queuelink.h $(CC)
 
 test-c: $(BUILD)/test_queuelink $(BUILD)/test_queuelink-sanitized
 	$(BUILD)/test_queuelink
 	$(BUILD)/test_queuelink-sanitized
 
-test-python: $(PYLIB)
+test-cpp: $(BUILD)/test_queuelink_cpp
+	$(BUILD)/test_queuelink_cpp
+
+test-examples: $(BUILD)/fanout $(BUILD)/fanin
+	$(BUILD)/fanout
+	$(BUILD)/fanin
+
+# The C++ tests and the examples under AddressSanitizer and
+# UndefinedBehaviorSanitizer; test-c runs the sanitized C test.
+check-memory: $(BUILD)/test_queuelink_cpp-sanitized $(BUILD)/fanout-sanitized $(BUILD)/fanin-sanitized
+	$(BUILD)/test_queuelink_cpp-sanitized
+	$(BUILD)/fanout-sanitized
+	$(BUILD)/fanin-sanitized
+
+# Installs into a temporary prefix and builds the examples against the
+# installed copy with the flags from pkg-config.
+test-install: $(LIB)
+	MAKE="$(MAKE)" CC="$(CC)" CXX="$(CXX)" sh bindings/test_install.sh
+
+test-python: $(PYLIB) $(CROSSLANG)
 	cd python && $(PYTHON) -m pytest -q tests
+
+install: $(LIB)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/libqueuelink.so
+	install -m 644 include/queuelink.h bindings/cpp/queuelink.hpp $(DESTDIR)$(INCLUDEDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    bindings/pkgconfig/queuelink.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/queuelink.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libqueuelink.so $(DESTDIR)$(PKGCONFIGDIR)/queuelink.pc \
+	      $(DESTDIR)$(INCLUDEDIR)/queuelink.h $(DESTDIR)$(INCLUDEDIR)/queuelink.hpp
 
 demo: $(PYLIB) $(BUILD)/demo
 	PYTHONPATH=$(ROOT)/python $(PYTHON) python/examples/demo.py

@@ -38,17 +38,21 @@ typedef struct ql_source_metrics {
     double stddev;
 } ql_source_metrics;
 
+/* Helpers of the Go side, hidden so the library exports only the ql_
+ * functions of include/queuelink.h. */
+#define QL_CAPI_INTERNAL __attribute__((visibility("hidden")))
+
 /* The calling thread's last error message; see support.c. */
-void ql_capi_set_errmsg(const char *msg, size_t len);
-const char *ql_capi_errmsg(void);
+QL_CAPI_INTERNAL void ql_capi_set_errmsg(const char *msg, size_t len);
+QL_CAPI_INTERNAL const char *ql_capi_errmsg(void);
 
 /* A static name for each status code. */
-const char *ql_capi_status_name(int status);
+QL_CAPI_INTERNAL const char *ql_capi_status_name(int status);
 
 /* How many freed handle tokens stay reserved; see handles.go. */
 #define QL_CAPI_QUARANTINE_SIZE 65536
 
 /* Stores token in the quarantine slot and returns the token it held. */
-void *ql_capi_quarantine_swap(size_t slot, void *token);
+QL_CAPI_INTERNAL void *ql_capi_quarantine_swap(size_t slot, void *token);
 
 #endif
