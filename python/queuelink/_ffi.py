@@ -784,6 +784,20 @@ def queue_get_batch(handle: QueuePointer, max_items: int, timeout: float | None)
     return out
 
 
+def queue_pointer(handle: object) -> QueuePointer:
+    """Return handle, a ql_queue address as an int or a ctypes pointer, as a
+    QueuePointer."""
+    if isinstance(handle, QueuePointer):
+        return handle
+    if isinstance(handle, int):
+        if handle <= 0:
+            raise ValueError(f"queue handle address {handle} is invalid; pass a ql_queue pointer")
+        return ctypes.cast(c_void_p(handle), QueuePointer)
+    if isinstance(handle, (ctypes._Pointer, c_void_p)):
+        return ctypes.cast(handle, QueuePointer)
+    raise TypeError(f"a queue handle is an int address or a ctypes pointer, not {type(handle).__name__}")
+
+
 def queue_len(handle: QueuePointer) -> int:
     """Return the number of messages the queue holds."""
     _check_process()

@@ -47,7 +47,28 @@ class _EngineQueue(HandleOwner):
         self._adopt(_ffi.queue_new(self._order, maxsize))
 
     def _release(self, handle: Any) -> None:
-        _ffi.queue_free(handle)
+        if getattr(self, "_owned", True):
+            _ffi.queue_free(handle)
+
+    @classmethod
+    def from_handle(cls, handle: Any, *, owned: bool = True) -> Any:
+        """Wrap a ql_queue handle made elsewhere in this process, such as by C code.
+
+        handle is a ``ql_queue *``: the address as an int, or a ctypes
+        pointer. With owned, closing the wrapper frees the handle, as
+        ql_queue_free() would; otherwise the creator keeps it and must keep
+        it alive while the wrapper is used. The caller picks the class that
+        matches the queue's order; the engine orders items either way.
+        """
+        pointer = _ffi.queue_pointer(handle)
+        maxsize = _ffi.queue_maxsize(pointer)  # also checks that the handle is a live queue
+        wrapper = cls.__new__(cls)
+        HandleOwner.__init__(wrapper)
+        if not isinstance(wrapper, SimpleQueue):
+            wrapper.maxsize = maxsize
+        wrapper._owned = owned
+        wrapper._adopt(pointer)
+        return wrapper
 
     @property
     def handle(self) -> Any:

@@ -181,20 +181,44 @@ def test_python_close_seen_in_c(helper):
 
 
 def test_queue_made_in_c_used_from_python(helper):
-    # NOTE: the package has no public way to wrap a raw handle in a
-    # queuelink.Queue, so this test uses the functions of queuelink._ffi.
     handle = helper.xl_make_queue()
     assert handle
+    wrapped = queuelink.Queue.from_handle(handle, owned=False)
     try:
         assert helper.xl_put_text(handle, b"made in C") == constants.OK
-        kind, payload = _ffi.queue_get(handle, 1.0)
-        assert kind == constants.KIND_TEXT
-        assert payload == b"made in C"
+        assert wrapped.get(timeout=1.0) == "made in C"
 
-        _ffi.queue_put(handle, constants.KIND_BYTES, b"from Python", None)
+        wrapped.put(b"from Python")
         assert expect(helper, handle, constants.KIND_BYTES, b"from Python") == constants.OK
+        wrapped.put({"pickled": True})
+        status, kind, payload = get_in_c(helper, handle)
+        assert status == constants.OK
+        assert kind == constants.KIND_PICKLE
+        assert pickle.loads(payload) == {"pickled": True}
     finally:
-        assert helper.xl_free_queue(handle) == constants.OK
+        wrapped.close()
+        assert helper.xl_free_queue(handle) == constants.OK, "a wrapper that does not own the handle leaves it"
+
+
+def test_wrapper_owning_c_queue_frees_it(helper):
+    handle = helper.xl_make_queue()
+    wrapped = queuelink.Queue.from_handle(ctypes.cast(handle, ctypes.c_void_p).value, owned=True)
+    assert wrapped.qsize() == 0
+    wrapped.close()
+    assert helper.xl_put_text(handle, b"late") == constants.ERR_HANDLE
+
+
+def test_from_handle_rejects_bad_handles(helper):
+    link = _ffi.link_new("not a queue")
+    try:
+        with pytest.raises(queuelink.InvalidHandleError):
+            queuelink.Queue.from_handle(ctypes.cast(link, ctypes.c_void_p).value)
+    finally:
+        _ffi.link_free(link)
+    with pytest.raises(ValueError, match="invalid"):
+        queuelink.Queue.from_handle(0)
+    with pytest.raises(TypeError, match="int address"):
+        queuelink.Queue.from_handle("0x1234")
 
 
 def test_link_routes_python_queue_to_c_queue(helper):
