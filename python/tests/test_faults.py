@@ -109,7 +109,7 @@ def _child_does_nothing():
 
 @pytest.mark.parametrize("touch", [False, True], ids=["idle children", "children touching queues"])
 def test_fork_storm_children_exit_promptly(touch):
-    # The parent has used the library: a running link and a reader.
+    # The parent has used the library and has a running link.
     source, destination = queuelink.Queue(), queuelink.Queue()
     link = queuelink.QueueLink(source, destination)
     source.put("warm up")
