@@ -41,7 +41,8 @@ GO_SOURCES := go.mod $(wildcard go.sum) $(wildcard core/*.go) $(wildcard capi/*.
 SANITIZE   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all lib test test-go fuzz test-header test-c test-cpp test-examples \
-        check-memory test-install test-python demo bench install uninstall clean
+        check-memory test-install test-python demo bench bench-baselines \
+        install uninstall clean
 
 all: lib
 
@@ -170,9 +171,31 @@ demo: $(PYLIB) $(BUILD)/demo
 	PYTHONPATH=$(ROOT)/python $(PYTHON) python/examples/demo.py
 	$(BUILD)/demo
 
-bench: $(PYLIB) $(BUILD)/bench
-	PYTHONPATH=$(ROOT)/python $(PYTHON) python/bench/bench_link.py
-	$(BUILD)/bench
+# The baselines of `make bench`, installed only when missing: libzmq's
+# headers and library from Debian's libzmq3-dev (apt-get needs root; the
+# package lists are fetched only when the first install attempt fails) and
+# pyzmq from PyPI.
+bench-baselines:
+	@if ! echo '#include <zmq.h>' | $(CC) -E -x c - >/dev/null 2>&1; then \
+	    echo "installing libzmq3-dev"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y libzmq3-dev || \
+	    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y libzmq3-dev; }; \
+	fi
+	@if ! $(PYTHON) -c 'import zmq' 2>/dev/null; then \
+	    echo "installing pyzmq"; \
+	    $(PYTHON) -m pip install pyzmq; \
+	fi
+
+$(BUILD)/bench $(BUILD)/bench_zmq: bindings/c/bench_util.h
+
+$(BUILD)/bench_zmq: bindings/c/bench_zmq.c | bench-baselines
+	@mkdir -p $(BUILD)
+	$(CC) $(CWARN) $(CFLAGS) -o $@ $< -lzmq -lpthread
+
+# Every benchmark against its baseline, in one table; BENCHMARKS.md
+# explains it.
+bench: bench-baselines $(PYLIB) $(BUILD)/bench $(BUILD)/bench_zmq
+	PYTHONPATH=$(ROOT)/python $(PYTHON) python/bench/run_all.py --build $(ROOT)/$(BUILD) --go $(GO)
 
 clean:
 	rm -rf $(BUILD) $(PYLIB)
