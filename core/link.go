@@ -67,7 +67,7 @@ type source struct {
 	metrics metrics
 	pub     *publisher // nil while no publisher runs
 
-	pending *delivery   // a message a stopped publisher could not finish; guarded by Link.mu
+	pending []delivery  // messages a stopped publisher could not finish, in order; guarded by Link.mu
 	holding atomic.Bool // a publisher holds a message it has not delivered
 }
 
@@ -77,10 +77,10 @@ type publisher struct {
 	stop   chan struct{} // closed: abandon waiting and keep the message as pending
 	done   chan struct{} // closed when the goroutine returns
 
-	// pending is the source's unfinished delivery. The link hands it over
-	// before starting the goroutine and takes it back after done closes;
-	// in between only the goroutine touches it.
-	pending *delivery
+	// pending holds the source's unfinished deliveries, in order. The
+	// link hands them over before starting the goroutine and takes them
+	// back after done closes; in between only the goroutine touches them.
+	pending []delivery
 }
 
 // delivery is one message on its way to the destinations that were
@@ -177,8 +177,8 @@ func (l *Link) Unregister(id int64, dir Direction) error {
 				close(s.pub.retire)
 				l.retiring = append(l.retiring, s.pub)
 				s.pub = nil
-			} else if s.pending != nil {
-				l.abandon(s, s.pending)
+			} else if len(s.pending) > 0 {
+				l.abandonAll(s, s.pending)
 				s.pending = nil
 			}
 			l.reconcile()
@@ -244,8 +244,8 @@ func (l *Link) Close() {
 	l.reconcile()
 	l.stopRetiring()
 	for _, s := range l.sources {
-		if s.pending != nil {
-			l.abandon(s, s.pending)
+		if len(s.pending) > 0 {
+			l.abandonAll(s, s.pending)
 			s.pending = nil
 		}
 	}
@@ -296,7 +296,7 @@ func (l *Link) IsEmpty(id int64) (bool, error) {
 		if s.id == id {
 			found = true
 		}
-		if s.q.Len() > 0 || s.holding.Load() || s.pending != nil {
+		if s.q.Len() > 0 || s.holding.Load() || len(s.pending) > 0 {
 			return false, nil
 		}
 	}
@@ -364,7 +364,7 @@ func (l *Link) reconcile() {
 				done:    make(chan struct{}),
 				pending: s.pending,
 			}
-			if s.pending != nil {
+			if len(s.pending) > 0 {
 				s.holding.Store(true)
 				s.pending = nil
 			}
@@ -395,19 +395,23 @@ func (l *Link) stopRetiring() {
 const publishBatch = 64
 
 // publish is a publisher's goroutine. It takes messages from its source in
-// batches and delivers them one by one, in order. When it stops in the
-// middle of a batch, the messages it has not started delivering go back
-// to the front of the source, in order.
+// batches. A batch goes to each destination under one lock where the
+// destination has room for all of it; the rest is delivered message by
+// message, in order. When a stop interrupts a batch, the messages not yet
+// delivered everywhere are kept, in order, and delivered first when the
+// publisher starts again.
 func (l *Link) publish(p *publisher) {
 	defer close(p.done)
 	s := p.src
 	defer s.holding.Store(false)
 
-	if d := p.pending; d != nil {
+	if pending := p.pending; len(pending) > 0 {
 		p.pending = nil
-		if !l.deliver(p, d) {
-			l.keep(p, d)
-			return
+		for i := range pending {
+			if !l.deliver(p, &pending[i]) {
+				l.keep(p, pending[i:])
+				return
+			}
 		}
 		s.holding.Store(false)
 	}
@@ -427,30 +431,13 @@ func (l *Link) publish(p *publisher) {
 			return
 		}
 
-		now := nanotime()
 		targets := *l.targets.Load()
-		for i, m := range batch {
-			if len(targets) == 0 || (i > 0 && (isDone(p.stop) || isDone(p.retire))) {
-				// Stopped, or the last destination was unregistered after
-				// the get began: put back what was not delivered rather
-				// than deliver it to nobody.
-				l.putBack(s, batch[i:])
-				break
-			}
-			s.metrics.record(now - m.putAt)
-			d := delivery{m: m, targets: targets}
-			if !l.deliver(p, &d) {
-				// The rest goes back first, so that a held message that
-				// returns to the source lands in front of it.
-				l.putBack(s, batch[i+1:])
-				l.keep(p, &d)
-				return
-			}
-		}
-		clear(batch) // drop payload references for the collector
-		s.holding.Store(false)
-
 		if len(targets) == 0 {
+			// The last destination was unregistered after the get began:
+			// put the batch back rather than deliver it to nobody.
+			l.putBack(s, batch)
+			clear(batch)
+			s.holding.Store(false)
 			select {
 			case <-p.stop:
 				return
@@ -458,8 +445,96 @@ func (l *Link) publish(p *publisher) {
 				return
 			case <-time.After(time.Millisecond):
 			}
+			continue
+		}
+		if !l.deliverBatch(p, batch, targets, nanotime()) {
+			return
+		}
+		clear(batch) // drop payload references for the collector
+		s.holding.Store(false)
+	}
+}
+
+// deliverBatch delivers a batch to targets. Each target in turn takes the
+// whole batch under one lock while it has room; from the first target that
+// does not, messages go one by one. It reports false when a stop
+// interrupted it; the undelivered rest is then kept (see keep).
+// Metrics count each message once, when its delivery starts, with the
+// wait it had until now, when the batch was taken.
+func (l *Link) deliverBatch(p *publisher, batch []Message, targets []*destination, now int64) bool {
+	s := p.src
+	full, taken := 0, 0 // targets[:full] took the batch; targets[full] took batch[:taken]
+	if l.batchFits(batch, targets) {
+		full = len(targets)
+		for i, t := range targets {
+			n, err := t.q.putAvailable(batch)
+			if err != nil || n < len(batch) {
+				full, taken = i, n // another producer took the room meanwhile
+				break
+			}
 		}
 	}
+	if full == len(targets) {
+		s.metrics.recordBatch(now, batch)
+		_ = s.q.taskDoneN(len(batch))
+		return true
+	}
+
+	progress := func(i int) delivery {
+		next := full
+		if i < taken {
+			next = full + 1
+		}
+		return delivery{m: batch[i], targets: targets, next: next, delivered: next}
+	}
+	for i := range batch {
+		d := progress(i)
+		s.metrics.record(now - d.m.putAt)
+		if l.deliver(p, &d) {
+			continue
+		}
+		// Keep this message and every later one that some destination
+		// has; those that none has yet go back to the source.
+		kept := []delivery{d}
+		j := i + 1
+		for ; j < len(batch); j++ {
+			next := progress(j)
+			if next.delivered == 0 {
+				break
+			}
+			kept = append(kept, next)
+		}
+		l.putBack(s, batch[j:])
+		l.keep(p, kept)
+		return false
+	}
+	return true
+}
+
+// batchFits reports whether every target can take the whole batch now, so
+// that a batch goes to all destinations at once or message by message,
+// and one full destination never holds a whole batch back.
+func (l *Link) batchFits(batch []Message, targets []*destination) bool {
+	if hasSpilled(batch) {
+		return false
+	}
+	for _, t := range targets {
+		if isDone(t.removed) || t.q.room() < len(batch) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasSpilled reports whether a batch holds a spilled message, which needs
+// its own hard link per destination and so goes one by one.
+func hasSpilled(batch []Message) bool {
+	for i := range batch {
+		if batch[i].Spilled() {
+			return true
+		}
+	}
+	return false
 }
 
 // putBack returns messages taken from s but not delivered to the front of
@@ -474,16 +549,23 @@ func (l *Link) putBack(s *source, msgs []Message) {
 	}
 }
 
-// keep settles a delivery that a stop interrupted: it becomes the
-// publisher's pending delivery, or is abandoned when the source was
+// keep settles deliveries that a stop interrupted, in order: they become
+// the publisher's pending deliveries, or are abandoned when the source was
 // unregistered.
-func (l *Link) keep(p *publisher, d *delivery) {
+func (l *Link) keep(p *publisher, ds []delivery) {
 	if isDone(p.retire) {
-		l.abandon(p.src, d)
+		l.abandonAll(p.src, ds)
 		return
 	}
-	kept := *d // a copy, so the caller's delivery stays on its stack
-	p.pending = &kept
+	p.pending = append([]delivery(nil), ds...)
+}
+
+// abandonAll abandons deliveries in reverse order, so that the messages
+// that go back to the front of their source keep their order.
+func (l *Link) abandonAll(s *source, ds []delivery) {
+	for i := len(ds) - 1; i >= 0; i-- {
+		l.abandon(s, &ds[i])
+	}
 }
 
 // deliver puts d's message to each of its remaining targets. It reports

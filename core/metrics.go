@@ -44,6 +44,20 @@ func (m *metrics) record(wait int64) {
 	m.mu.Unlock()
 }
 
+// recordBatch records the waits of a batch of messages taken at now.
+func (m *metrics) recordBatch(now int64, batch []Message) {
+	m.mu.Lock()
+	for i := range batch {
+		m.count++
+		m.window[m.next] = now - batch[i].putAt
+		m.next = (m.next + 1) % MetricsWindow
+		if m.filled < MetricsWindow {
+			m.filled++
+		}
+	}
+	m.mu.Unlock()
+}
+
 func (m *metrics) snapshot(id int64) SourceMetrics {
 	m.mu.Lock()
 	s := SourceMetrics{ID: id, Count: m.count, DataPoints: m.filled}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -291,6 +292,35 @@ func (q *Queue) TaskDone() error {
 		return ErrTaskDone
 	}
 	q.unfinished--
+	if q.unfinished == 0 {
+		q.joiners.signalAll()
+	}
+	return nil
+}
+
+// room returns how many messages a Put could add now without waiting.
+func (q *Queue) room() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return 0
+	}
+	if q.maxsize == 0 {
+		return math.MaxInt
+	}
+	return q.maxsize - q.items.len()
+}
+
+// taskDoneN finishes n tasks at once; see TaskDone.
+func (q *Queue) taskDoneN(n int) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.unfinished < int64(n) {
+		q.unfinished = 0
+		q.joiners.signalAll()
+		return ErrTaskDone
+	}
+	q.unfinished -= int64(n)
 	if q.unfinished == 0 {
 		q.joiners.signalAll()
 	}
