@@ -325,9 +325,10 @@ int ql_link_free(ql_link *link);
 int ql_link_register(ql_link *link, ql_queue *q, int direction, int64_t *id);
 
 /* Detaches the queue with the given id from the given direction, without
- * blocking. A source's publisher finishes the message it holds in the
- * background; a destination receives no message taken after this call
- * returns, and a put to it that waits for room is abandoned.
+ * blocking. A source's publisher takes up to 64 messages at a time and
+ * finishes delivering those in the background. A destination receives no
+ * message taken after this call returns, and a put to it that waits for
+ * room is abandoned.
  * Returns QL_ERR_NOT_FOUND when no queue with that id is registered in that
  * direction. */
 int ql_link_unregister(ql_link *link, int64_t id, int direction);
@@ -341,9 +342,11 @@ int ql_link_unregister(ql_link *link, int64_t id, int direction);
 int ql_link_queue(ql_link *link, int64_t id, ql_queue **out);
 
 /* Stops every publisher and blocks until they have ended. A publisher that
- * waits for room in a full destination stops at once: the message it holds
- * is kept and delivered first when the publishers start again. Stopping
- * twice is allowed. */
+ * waits for room in a full destination stops at once: the message it waits
+ * with, and any later message of its batch that a destination already
+ * has, are kept and delivered first when the publishers start again. The
+ * rest of its batch goes back to the front of the source. Stopping twice
+ * is allowed. */
 int ql_link_stop(ql_link *link);
 
 /* Stores 1 in *out while the link moves messages: it has a source, it was
