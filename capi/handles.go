@@ -39,7 +39,7 @@ func (t handleType) String() string {
 	return "unknown"
 }
 
-// handle is what a C handle points to: a go-pointer token maps to one.
+// handle is the object behind a C handle: a go-pointer token maps to one.
 type handle struct {
 	typ   handleType
 	freed atomic.Bool

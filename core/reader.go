@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-// readBufferSize is how many bytes a Reader asks the descriptor for at once.
+// readBufferSize is the number of bytes a Reader requests from the descriptor per read.
 const readBufferSize = 64 << 10
 
-// Framing is how a Reader splits its input into messages.
+// Framing is the rule by which a Reader splits its input into messages.
 type Framing int
 
 // Framings. Their values match the QL_FRAME_* constants of the C ABI.
@@ -77,7 +77,7 @@ type Reader struct {
 	stop     chan struct{} // closed by Stop
 	opened   chan struct{} // closed once f is set; f is not written after
 	done     chan struct{} // closed when the reading goroutine returns
-	err      error         // how the reader ended; written before done closes
+	err      error         // the error the reader ended with; written before done closes
 
 	fifo string // path of a named pipe that run opens, or ""
 

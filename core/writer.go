@@ -54,7 +54,7 @@ type Writer struct {
 	stopOnce sync.Once
 	stop     chan struct{} // closed by Stop
 	done     chan struct{} // closed when the writing goroutine returns
-	err      error         // how the writer ended; written before done closes
+	err      error         // the error the writer ended with; written before done closes
 }
 
 // NewWriter starts a writer of q to f. The writer owns f and closes it
@@ -205,11 +205,11 @@ func (w *Writer) writeMessages() error {
 
 		if w.f == nil {
 			if err := w.open(); err != nil {
-				w.q.requeue(m) // keep the message for whoever reads the queue next
+				w.q.requeue(m) // keep the message for the queue's next consumer
 				return err
 			}
 			if isDone(w.stop) {
-				// Stop released the open of a named pipe: nobody reads it.
+				// Stop released the open of a named pipe that no process reads.
 				w.q.requeue(m)
 				return nil
 			}

@@ -3006,7 +3006,8 @@ static void test_reader_options(void)
         memset(&msg, 0, sizeof msg);
         if (CHECK_OK(ql_queue_get(q, 0, NULL, 0, &msg))) {
             CHECK(msg.flags == 0);
-            CHECK(msg.len == 6 && memcmp(msg.data, "short\n", 6) == 0);
+            CHECK(msg.len == 6);
+            CHECK(memcmp(msg.data, "short\n", 6) == 0);
             ql_msg_free(&msg);
         }
         if (CHECK_OK(ql_queue_get(q, 0, NULL, 0, &msg))) {
@@ -3020,7 +3021,8 @@ static void test_reader_options(void)
             /* ql_msg_free removes the spill file the message owns. */
             ql_msg_free(&msg);
             CHECK(!file_exists(spill_path));
-            CHECK(msg.data == NULL && msg.flags == 0);
+            CHECK(msg.data == NULL);
+            CHECK(msg.flags == 0);
         }
     }
 
@@ -3091,7 +3093,8 @@ static void test_reader_connection_frames(void)
         memset(&msg, 0, sizeof msg);
         if (CHECK_OK(ql_queue_get(q, 0, NULL, 0, &msg))) {
             CHECK(msg.kind == QL_KIND_BYTES);
-            CHECK(msg.len == 5 && memcmp(msg.data, "a\0b\nc", 5) == 0);
+            CHECK(msg.len == 5);
+            CHECK(memcmp(msg.data, "a\0b\nc", 5) == 0);
             ql_msg_free(&msg);
         }
         if (CHECK_OK(ql_queue_get(q, 0, NULL, 0, &msg))) {
@@ -3099,7 +3102,8 @@ static void test_reader_connection_frames(void)
             ql_msg_free(&msg);
         }
         if (CHECK_OK(ql_queue_get(q, 0, NULL, 0, &msg))) {
-            CHECK(msg.len == sizeof big && memcmp(msg.data, big, sizeof big) == 0);
+            CHECK(msg.len == sizeof big);
+            CHECK(memcmp(msg.data, big, sizeof big) == 0);
             ql_msg_free(&msg);
         }
         CHECK_OK(ql_reader_free(reader));
@@ -3210,7 +3214,8 @@ static void test_put_msg(void)
     if (CHECK_OK(ql_queue_get(q, 0, NULL, 0, &out))) {
         CHECK(out.priority == 7);
         CHECK(out.flags == QL_MSG_WRAPPED);
-        CHECK(out.len == 7 && memcmp(out.data, "wrapped", 7) == 0);
+        CHECK(out.len == 7);
+        CHECK(memcmp(out.data, "wrapped", 7) == 0);
         ql_msg_free(&out);
     }
 
