@@ -40,42 +40,44 @@ func headerDefines(t *testing.T, header string) map[string]int {
 func TestHeaderConstantsMatchEngine(t *testing.T) {
 	defines := headerDefines(t, readFile(t, "../include/queuelink.h"))
 	want := map[string]int{
-		"QL_VERSION_MAJOR":    versionMajor,
-		"QL_VERSION_MINOR":    versionMinor,
-		"QL_VERSION_PATCH":    versionPatch,
-		"QL_OK":               statusOK,
-		"QL_ERR_INVALID":      statusInvalid,
-		"QL_ERR_HANDLE":       statusHandle,
-		"QL_ERR_CLOSED":       statusClosed,
-		"QL_ERR_EMPTY":        statusEmpty,
-		"QL_ERR_FULL":         statusFull,
-		"QL_ERR_TIMEOUT":      statusTimeout,
-		"QL_ERR_EXISTS":       statusExists,
-		"QL_ERR_NOT_FOUND":    statusNotFound,
-		"QL_ERR_IO":           statusIO,
-		"QL_ERR_STATE":        statusState,
-		"QL_ERR_INTERNAL":     statusInternal,
-		"QL_KIND_TEXT":        int(core.KindText),
-		"QL_KIND_BYTES":       int(core.KindBytes),
-		"QL_KIND_PICKLE":      int(core.KindPickle),
-		"QL_ORDER_FIFO":       int(core.FIFO),
-		"QL_ORDER_LIFO":       int(core.LIFO),
-		"QL_ORDER_PRIORITY":   int(core.Priority),
-		"QL_SOURCE":           int(core.Source),
-		"QL_DESTINATION":      int(core.Destination),
-		"QL_WRITE_TRUNCATE":   writeTruncate,
-		"QL_WRITE_APPEND":     writeAppend,
-		"QL_MSG_WRAPPED":      int(msgWrapped),
-		"QL_MSG_SPILLED":      int(msgSpilled),
-		"QL_FRAME_LINES":      int(frameLines),
-		"QL_FRAME_CONNECTION": int(frameConnection),
-		"QL_WRAP_NEVER":       int(wrapNever),
-		"QL_WRAP_AUTO":        int(wrapAuto),
-		"QL_WRAP_ALWAYS":      int(wrapAlways),
-		"QL_LOG_DEBUG":        logDebug,
-		"QL_LOG_INFO":         logInfo,
-		"QL_LOG_WARNING":      logWarning,
-		"QL_LOG_ERROR":        logError,
+		"QL_VERSION_MAJOR":      versionMajor,
+		"QL_VERSION_MINOR":      versionMinor,
+		"QL_VERSION_PATCH":      versionPatch,
+		"QL_OK":                 statusOK,
+		"QL_ERR_INVALID":        statusInvalid,
+		"QL_ERR_HANDLE":         statusHandle,
+		"QL_ERR_CLOSED":         statusClosed,
+		"QL_ERR_EMPTY":          statusEmpty,
+		"QL_ERR_FULL":           statusFull,
+		"QL_ERR_TIMEOUT":        statusTimeout,
+		"QL_ERR_EXISTS":         statusExists,
+		"QL_ERR_NOT_FOUND":      statusNotFound,
+		"QL_ERR_IO":             statusIO,
+		"QL_ERR_STATE":          statusState,
+		"QL_ERR_INTERNAL":       statusInternal,
+		"QL_ERR_SPACE":          statusSpace,
+		"QL_PACKED_FLAGS_SHIFT": packedFlagsShift,
+		"QL_KIND_TEXT":          int(core.KindText),
+		"QL_KIND_BYTES":         int(core.KindBytes),
+		"QL_KIND_PICKLE":        int(core.KindPickle),
+		"QL_ORDER_FIFO":         int(core.FIFO),
+		"QL_ORDER_LIFO":         int(core.LIFO),
+		"QL_ORDER_PRIORITY":     int(core.Priority),
+		"QL_SOURCE":             int(core.Source),
+		"QL_DESTINATION":        int(core.Destination),
+		"QL_WRITE_TRUNCATE":     writeTruncate,
+		"QL_WRITE_APPEND":       writeAppend,
+		"QL_MSG_WRAPPED":        int(msgWrapped),
+		"QL_MSG_SPILLED":        int(msgSpilled),
+		"QL_FRAME_LINES":        int(frameLines),
+		"QL_FRAME_CONNECTION":   int(frameConnection),
+		"QL_WRAP_NEVER":         int(wrapNever),
+		"QL_WRAP_AUTO":          int(wrapAuto),
+		"QL_WRAP_ALWAYS":        int(wrapAlways),
+		"QL_LOG_DEBUG":          logDebug,
+		"QL_LOG_INFO":           logInfo,
+		"QL_LOG_WARNING":        logWarning,
+		"QL_LOG_ERROR":          logError,
 	}
 	for name, value := range want {
 		got, ok := defines[name]
@@ -91,13 +93,13 @@ func TestHeaderConstantsMatchEngine(t *testing.T) {
 
 func TestStatusNamesCoverEveryCode(t *testing.T) {
 	names := map[string]int{}
-	for code := statusOK; code <= statusInternal; code++ {
+	for code := statusOK; code <= statusLast; code++ {
 		name := statusName(code)
 		assert.NotEqualf(t, "unknown status", name, "status %d has no name", code)
 		names[name] = code
 	}
-	assert.Len(t, names, statusInternal+1, "two status codes share a name")
-	assert.Equal(t, "unknown status", statusName(statusInternal+1))
+	assert.Len(t, names, statusLast+1, "two status codes share a name")
+	assert.Equal(t, "unknown status", statusName(statusLast+1))
 	assert.Equal(t, "unknown status", statusName(-1))
 }
 

@@ -9,6 +9,7 @@ import "C"
 import (
 	"fmt"
 	"math"
+	"sync"
 	"unsafe"
 
 	"github.com/queuelink/queuelink/core"
@@ -241,6 +242,123 @@ func ql_queue_get_batch(q unsafe.Pointer, timeoutUS C.int64_t, msgs *C.ql_msg, c
 	*count = C.size_t(len(got))
 	return statusOK
 }
+
+// batches holds message slices for the packed calls, which use them only
+// for the length of a call.
+var batches = sync.Pool{New: func() any { return new([]core.Message) }}
+
+//export ql_queue_put_packed
+func ql_queue_put_packed(q unsafe.Pointer, kind C.int, data unsafe.Pointer, lens *C.uint64_t, count C.size_t, timeoutUS C.int64_t, done *C.size_t) (status C.int) {
+	defer recoverPanic(&status)
+	queue, err := lookupQueue(q)
+	if err != nil {
+		return fail(err)
+	}
+	if done == nil {
+		return fail(errorf(statusInvalid, "ql_queue_put_packed: done is NULL"))
+	}
+	*done = 0
+	k := core.Kind(kind)
+	if kind < 0 || kind > math.MaxUint8 || !k.Valid() {
+		return fail(errorf(statusInvalid, "message kind %d is not QL_KIND_TEXT (1), QL_KIND_BYTES (2) or QL_KIND_PICKLE (3)", int(kind)))
+	}
+	if count == 0 {
+		return statusOK
+	}
+	if lens == nil {
+		return fail(errorf(statusInvalid, "ql_queue_put_packed: lens is NULL but count is %d", uint64(count)))
+	}
+	if uint64(count) > math.MaxInt32 {
+		return fail(errorf(statusInvalid, "batch of %d messages is too large; split it", uint64(count)))
+	}
+	sizes := unsafe.Slice((*uint64)(unsafe.Pointer(lens)), int(count))
+	total := uint64(0)
+	for _, n := range sizes {
+		total += n
+		if n > math.MaxInt || total > math.MaxInt {
+			return fail(errorf(statusInvalid, "payloads of the batch are too large together; split it"))
+		}
+	}
+	if data == nil && total > 0 {
+		return fail(errorf(statusInvalid, "ql_queue_put_packed: data is NULL but the payloads take %d bytes", total))
+	}
+
+	// One allocation holds every payload of the batch.
+	arena := make([]byte, int(total))
+	if total > 0 {
+		copy(arena, unsafe.Slice((*byte)(data), int(total)))
+	}
+	slot := batches.Get().(*[]core.Message)
+	batch := (*slot)[:0]
+	for _, n := range sizes {
+		batch = append(batch, core.Message{Kind: k, Payload: arena[:n:n]})
+		arena = arena[n:]
+	}
+	n, err := queue.PutBatch(batch, duration(timeoutUS))
+	clear(batch)
+	*slot = batch[:0]
+	batches.Put(slot)
+	*done = C.size_t(n)
+	return result(queueError(err))
+}
+
+//export ql_queue_get_packed
+func ql_queue_get_packed(q unsafe.Pointer, timeoutUS C.int64_t, buf unsafe.Pointer, bufCap C.size_t, lens *C.uint64_t, kinds *C.uint32_t, capacity C.size_t, count *C.size_t) (status C.int) {
+	defer recoverPanic(&status)
+	queue, err := lookupQueue(q)
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case count == nil:
+		return fail(errorf(statusInvalid, "ql_queue_get_packed: count is NULL"))
+	case capacity > 0 && (lens == nil || kinds == nil):
+		return fail(errorf(statusInvalid, "ql_queue_get_packed: lens and kinds must not be NULL when cap is %d", uint64(capacity)))
+	case buf == nil && bufCap > 0:
+		return fail(errorf(statusInvalid, "ql_queue_get_packed: buf is NULL but buf_cap is %d", uint64(bufCap)))
+	}
+	if capacity == 0 {
+		*count = 0
+		return statusOK
+	}
+	max := int(min(uint64(capacity), math.MaxInt32))
+	space := int(min(uint64(bufCap), maxBuffer))
+	slot := batches.Get().(*[]core.Message)
+	got, need, err := queue.GetBatchFit((*slot)[:0], max, space, duration(timeoutUS))
+	if err == core.ErrTooLarge {
+		*slot = got
+		batches.Put(slot)
+		*lens = C.uint64_t(need)
+		*count = 0
+		return fail(errorf(statusSpace, "the next message has %d bytes, more than the %d bytes of buf; take it with ql_queue_get or pass a larger buffer", need, space))
+	}
+	if err != nil {
+		*slot = got
+		batches.Put(slot)
+		return fail(queueError(err))
+	}
+
+	sizes := unsafe.Slice((*uint64)(unsafe.Pointer(lens)), len(got))
+	packed := unsafe.Slice((*uint32)(unsafe.Pointer(kinds)), len(got))
+	out := unsafe.Slice((*byte)(buf), space)
+	for i, m := range got {
+		sizes[i] = uint64(len(m.Payload))
+		packed[i] = uint32(m.Kind) | uint32(m.Flags)<<packedFlagsShift
+		out = out[copy(out, m.Payload):]
+	}
+	*count = C.size_t(len(got))
+	clear(got)
+	*slot = got[:0]
+	batches.Put(slot)
+	return statusOK
+}
+
+// maxBuffer bounds the buffer size a caller may claim to pass.
+const maxBuffer = 1 << 40
+
+// packedFlagsShift places a message's flags above its kind in the kinds
+// that ql_queue_get_packed reports (QL_PACKED_FLAGS_SHIFT).
+const packedFlagsShift = 8
 
 // fillMessage copies m into msg, into buf when it fits, else into memory
 // from malloc that ql_msg_free releases.

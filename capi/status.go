@@ -32,6 +32,10 @@ const (
 	statusIO       = 9
 	statusState    = 10
 	statusInternal = 11
+	statusSpace    = 12
+
+	// statusLast is the highest status code.
+	statusLast = statusSpace
 )
 
 // statusName returns the name ql_strerror gives a status code.
@@ -77,6 +81,8 @@ func statusOf(err error) int {
 		return statusNotFound
 	case errors.Is(err, core.ErrNotStarted), errors.Is(err, core.ErrTaskDone):
 		return statusState
+	case errors.Is(err, core.ErrTooLarge):
+		return statusSpace
 	case errors.Is(err, core.ErrMalformed), errors.As(err, &pathErr), errors.As(err, &errno):
 		return statusIO
 	}

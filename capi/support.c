@@ -61,6 +61,7 @@ static const char *const status_names[] = {
     "I/O error",
     "invalid state",
     "internal error",
+    "no space for the message",
 };
 
 const char *ql_capi_status_name(int status) {

@@ -92,3 +92,33 @@ func (q *Queue) getBatch(dst []Message, max int, timeout time.Duration, cancel1,
 	q.mu.Unlock()
 	return dst, nil
 }
+
+// GetBatchFit is GetBatch with a budget for payloads: it stops before a
+// message whose payload would bring the bytes taken above maxBytes. When
+// the next message alone is larger than maxBytes, it stays in the queue,
+// and GetBatchFit returns ErrTooLarge with that message's payload length.
+func (q *Queue) GetBatchFit(dst []Message, max, maxBytes int, timeout time.Duration) ([]Message, int, error) {
+	if max <= 0 {
+		return dst, 0, nil
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.waitItem(timeout, nil, nil); err != nil {
+		return dst, 0, err
+	}
+	if n := q.items.peekLen(); n > maxBytes {
+		// Another getter may be able to take it.
+		q.getters.signalOne()
+		return dst, n, ErrTooLarge
+	}
+	for ; max > 0 && q.items.len() > 0; max-- {
+		n := q.items.peekLen()
+		if n > maxBytes {
+			break
+		}
+		maxBytes -= n
+		dst = append(dst, q.items.pop())
+		q.putters.signalOne()
+	}
+	return dst, 0, nil
+}

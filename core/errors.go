@@ -28,4 +28,7 @@ var (
 	// ErrMalformed reports input a reader cannot frame: a Connection
 	// stream cut inside a frame or with an impossible length.
 	ErrMalformed = errors.New("malformed stream")
+	// ErrTooLarge reports a message too large for the space a batch get
+	// was given; the message stays in the queue.
+	ErrTooLarge = errors.New("message is larger than the space given")
 )

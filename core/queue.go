@@ -223,27 +223,32 @@ func (q *Queue) GetCancel(timeout time.Duration, cancel <-chan struct{}) (Messag
 // before the queue's lock is released, so an observer that finds the queue
 // empty also sees that the message is held.
 func (q *Queue) get(timeout time.Duration, cancel1, cancel2 <-chan struct{}, taken *atomic.Bool) (Message, error) {
-	var timer *time.Timer
 	q.mu.Lock()
-	for {
-		if q.items.len() > 0 {
-			m := q.items.pop()
-			if taken != nil {
-				taken.Store(true)
-			}
-			q.putters.signalOne()
-			q.mu.Unlock()
-			stopTimer(timer)
-			return m, nil
-		}
+	if err := q.waitItem(timeout, cancel1, cancel2); err != nil {
+		q.mu.Unlock()
+		return Message{}, err
+	}
+	m := q.items.pop()
+	if taken != nil {
+		taken.Store(true)
+	}
+	q.putters.signalOne()
+	q.mu.Unlock()
+	return m, nil
+}
+
+// waitItem waits until the queue holds a message, for at most timeout. It
+// is called with q.mu held and returns with it held. Its errors are those
+// of Get.
+func (q *Queue) waitItem(timeout time.Duration, cancel1, cancel2 <-chan struct{}) error {
+	var timer *time.Timer
+	defer func() { stopTimer(timer) }()
+	for q.items.len() == 0 {
 		if q.closed {
-			q.mu.Unlock()
-			stopTimer(timer)
-			return Message{}, ErrClosed
+			return ErrClosed
 		}
 		if timeout == 0 {
-			q.mu.Unlock()
-			return Message{}, ErrEmpty
+			return ErrEmpty
 		}
 		if timer == nil && timeout > 0 {
 			timer = time.NewTimer(timeout)
@@ -256,17 +261,18 @@ func (q *Queue) get(timeout time.Duration, cancel1, cancel2 <-chan struct{}, tak
 		q.mu.Lock()
 		q.getters.remove(w)
 		if err != nil && q.items.len() > 0 {
+			// A message arrived as the wait ended: pass the wake-up on
+			// so another getter does not miss it.
 			q.getters.signalOne()
 		}
 		if err == ErrTimeout {
-			q.mu.Unlock()
-			return Message{}, ErrEmpty
+			return ErrEmpty
 		}
 		if err != nil {
-			q.mu.Unlock()
-			return Message{}, err
+			return err
 		}
 	}
+	return nil
 }
 
 // requeue returns a message taken with Get to the front of the queue,

@@ -10,6 +10,9 @@ type store interface {
 	// would be taken from next.
 	pushFront(m Message)
 	pop() Message
+	// peekLen returns the payload length of the message pop would
+	// return; the store must not be empty.
+	peekLen() int
 	len() int
 }
 
@@ -23,50 +26,67 @@ func newStore(order Order) store {
 	return &ring{}
 }
 
-// ring is a FIFO store: a growable circular buffer.
+// ring is a FIFO store made of fixed-size blocks. Growing never copies the
+// messages it contains, and its memory follows its length, plus at most
+// one spare block kept for reuse.
 type ring struct {
-	buf  []Message
-	head int
-	n    int
+	blocks []*block
+	head   int // index of the first message in blocks[0]
+	n      int
+	spare  *block
 }
+
+// blockLen is the number of messages in a block, 6 KiB of slots.
+const blockLen = 128
+
+type block [blockLen]Message
 
 func (r *ring) len() int { return r.n }
 
-func (r *ring) grow() {
-	size := 2 * len(r.buf)
-	if size == 0 {
-		size = 16
+func (r *ring) newBlock() *block {
+	if b := r.spare; b != nil {
+		r.spare = nil
+		return b
 	}
-	buf := make([]Message, size)
-	tail := copy(buf, r.buf[r.head:])
-	copy(buf[tail:], r.buf[:r.head])
-	r.buf = buf
-	r.head = 0
+	return new(block)
 }
 
 func (r *ring) push(m Message) {
-	if r.n == len(r.buf) {
-		r.grow()
+	i := r.head + r.n
+	if i/blockLen == len(r.blocks) {
+		r.blocks = append(r.blocks, r.newBlock())
 	}
-	r.buf[(r.head+r.n)%len(r.buf)] = m
+	r.blocks[i/blockLen][i%blockLen] = m
 	r.n++
 }
 
 func (r *ring) pushFront(m Message) {
-	if r.n == len(r.buf) {
-		r.grow()
+	if r.head == 0 {
+		r.blocks = append([]*block{r.newBlock()}, r.blocks...)
+		r.head = blockLen
 	}
-	r.head = (r.head - 1 + len(r.buf)) % len(r.buf)
-	r.buf[r.head] = m
+	r.head--
+	r.blocks[0][r.head] = m
 	r.n++
 }
 
+func (r *ring) peekLen() int { return len(r.blocks[0][r.head].Payload) }
+
 func (r *ring) pop() Message {
-	m := r.buf[r.head]
-	r.buf[r.head] = Message{} // drop the payload reference for the collector
-	r.head = (r.head + 1) % len(r.buf)
+	first := r.blocks[0]
+	m := first[r.head]
+	first[r.head] = Message{} // drop the payload reference for the collector
+	r.head++
 	r.n--
-	if r.n == 0 {
+	switch {
+	case r.n == 0:
+		// Start again at the beginning of the only block.
+		r.head = 0
+	case r.head == blockLen:
+		// The first block is used up: keep it as the spare.
+		r.blocks[0] = nil
+		r.blocks = r.blocks[1:]
+		r.spare = first
 		r.head = 0
 	}
 	return m
@@ -80,6 +100,8 @@ type stack struct {
 func (s *stack) len() int            { return len(s.items) }
 func (s *stack) push(m Message)      { s.items = append(s.items, m) }
 func (s *stack) pushFront(m Message) { s.items = append(s.items, m) }
+
+func (s *stack) peekLen() int { return len(s.items[len(s.items)-1].Payload) }
 
 func (s *stack) pop() Message {
 	last := len(s.items) - 1
@@ -133,6 +155,8 @@ func (p *priorityStore) pushFront(m Message) {
 	p.first--
 	heap.Push(&p.items, prioritized{m: m, seq: p.first})
 }
+
+func (p *priorityStore) peekLen() int { return len(p.items[0].m.Payload) }
 
 func (p *priorityStore) pop() Message {
 	return heap.Pop(&p.items).(prioritized).m

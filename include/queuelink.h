@@ -88,6 +88,7 @@ int ql_version(void);
                             * a reader's input was cut or malformed */
 #define QL_ERR_STATE 10    /* the call is not valid in the object's state */
 #define QL_ERR_INTERNAL 11 /* a bug in the library; the message has detail */
+#define QL_ERR_SPACE 12    /* a message is larger than the buffer given */
 
 /* Returns a static, human-readable name for a status code. Unknown codes
  * give "unknown status". Never returns NULL. */
@@ -269,6 +270,42 @@ int ql_queue_put_batch(ql_queue *q, const ql_msg *msgs, size_t count,
  * count, or NULL msgs with a nonzero cap. */
 int ql_queue_get_batch(ql_queue *q, int64_t timeout_us, ql_msg *msgs,
                        size_t cap, void *buf, size_t buf_cap, size_t *count);
+
+/* Puts count messages of one kind whose payloads lie back to back at data:
+ * message i has lens[i] bytes and follows message i-1. The queue copies
+ * them all at once, which makes this the cheapest way to put many
+ * messages. A Python put_many() of str or bytes items uses it. Priorities
+ * are 0 and flags none. Blocking, *done and the statuses are those of
+ * ql_queue_put_batch(). QL_ERR_INVALID also covers a NULL lens with a
+ * nonzero count and a NULL data with a nonzero total length. */
+int ql_queue_put_packed(ql_queue *q, int kind, const void *data,
+                        const uint64_t *lens, size_t count,
+                        int64_t timeout_us, size_t *done);
+
+/* kinds[i] from ql_queue_get_packed() contains a message's kind in its
+ * low 8 bits and its QL_MSG_* flags above them. */
+#define QL_PACKED_FLAGS_SHIFT 8
+#define QL_PACKED_KIND(k) ((int)((k) & 0xFFu))
+#define QL_PACKED_FLAGS(k) ((uint32_t)(k) >> QL_PACKED_FLAGS_SHIFT)
+
+/* Takes up to cap messages, in queue order, and copies their payloads back
+ * to back into buf. Message i has lens[i] bytes, and kinds[i] gives its
+ * kind and flags (see QL_PACKED_KIND). *count receives the number taken.
+ * Blocks at most timeout_us for the first message, then takes only those
+ * already there, and stops before a message whose payload would overflow
+ * buf_cap. Priorities are not reported; use ql_queue_get_batch() for them.
+ * Nothing needs releasing, except that a message with QL_MSG_SPILLED
+ * carries the path of its spill file, which the caller then owns and must
+ * remove.
+ * Returns QL_ERR_SPACE when the next message alone is larger than
+ * buf_cap: it stays in the queue, lens[0] receives its length and *count
+ * is 0; take it with ql_queue_get() or pass a larger buffer. Otherwise
+ * returns what ql_queue_get() returns, and QL_ERR_INVALID for a NULL
+ * count, NULL lens or kinds with a nonzero cap, or a NULL buf with a
+ * nonzero buf_cap. */
+int ql_queue_get_packed(ql_queue *q, int64_t timeout_us, void *buf,
+                        size_t buf_cap, uint64_t *lens, uint32_t *kinds,
+                        size_t cap, size_t *count);
 
 /* Stores the number of messages held in *out. */
 int ql_queue_len(ql_queue *q, int64_t *out);

@@ -418,7 +418,7 @@ static void test_version_and_strings(void)
     CHECK(ql_version() == QL_VERSION_NUMBER);
     CHECK(ql_version() / 10000 == QL_VERSION_MAJOR);
 
-    for (status = QL_OK; status <= QL_ERR_INTERNAL; status++) {
+    for (status = QL_OK; status <= QL_ERR_SPACE; status++) {
         const char *name = ql_strerror(status);
         CHECK(name != NULL);
         if (name == NULL) {
@@ -431,7 +431,7 @@ static void test_version_and_strings(void)
         }
     }
     CHECK(strcmp(ql_strerror(-1), "unknown status") == 0);
-    CHECK(strcmp(ql_strerror(QL_ERR_INTERNAL + 1), "unknown status") == 0);
+    CHECK(strcmp(ql_strerror(QL_ERR_SPACE + 1), "unknown status") == 0);
     CHECK(strcmp(ql_strerror(1000), "unknown status") == 0);
 
     /* Destructors accept NULL and an already released message. */
@@ -3318,6 +3318,124 @@ static void test_batches(void)
     CHECK_OK(ql_queue_free(bounded));
 }
 
+/* Packed batches: payloads back to back in one buffer, with their lengths
+ * and kinds in arrays. */
+static void test_packed_batches(void)
+{
+    ql_queue *q = NULL;
+    ql_queue *bounded = NULL;
+    const char data[] = "onetwothreefour";
+    uint64_t lens[4] = {3, 3, 5, 4};
+    uint64_t got_lens[8];
+    uint32_t kinds[8];
+    char buf[16];
+    ql_msg msg;
+    size_t done = 99;
+    size_t count = 99;
+
+    current_test = "packed batches";
+
+    if (!CHECK_OK(ql_queue_new(QL_ORDER_FIFO, 0, &q)) ||
+        !CHECK_OK(ql_queue_new(QL_ORDER_FIFO, 2, &bounded))) {
+        return;
+    }
+
+    /* Argument errors put nothing. */
+    CHECK_STATUS(ql_queue_put_packed(q, QL_KIND_TEXT, data, lens, 4, 0, NULL),
+                 QL_ERR_INVALID);
+    CHECK_STATUS(ql_queue_put_packed(q, 42, data, lens, 4, 0, &done),
+                 QL_ERR_INVALID);
+    CHECK(strstr(ql_errmsg(), "42") != NULL);
+    CHECK_STATUS(ql_queue_put_packed(q, QL_KIND_TEXT, data, NULL, 4, 0, &done),
+                 QL_ERR_INVALID);
+    CHECK_STATUS(ql_queue_put_packed(q, QL_KIND_TEXT, NULL, lens, 4, 0, &done),
+                 QL_ERR_INVALID);
+    CHECK_STATUS(ql_queue_put_packed(NULL, QL_KIND_TEXT, data, lens, 4, 0, &done),
+                 QL_ERR_HANDLE);
+    CHECK(queue_len(q) == 0);
+    CHECK_OK(ql_queue_put_packed(q, QL_KIND_TEXT, NULL, NULL, 0, 0, &done));
+    CHECK(done == 0);
+    CHECK_STATUS(ql_queue_get_packed(q, 0, buf, sizeof buf, got_lens, kinds, 8, NULL),
+                 QL_ERR_INVALID);
+    CHECK_STATUS(ql_queue_get_packed(q, 0, buf, sizeof buf, NULL, kinds, 8, &count),
+                 QL_ERR_INVALID);
+    CHECK_STATUS(ql_queue_get_packed(q, 0, buf, sizeof buf, got_lens, NULL, 8, &count),
+                 QL_ERR_INVALID);
+    CHECK_STATUS(ql_queue_get_packed(q, 0, NULL, 8, got_lens, kinds, 8, &count),
+                 QL_ERR_INVALID);
+    CHECK_STATUS(ql_queue_get_packed(q, 0, buf, sizeof buf, got_lens, kinds, 8, &count),
+                 QL_ERR_EMPTY);
+
+    /* Four messages go in with one call; the first three (11 bytes) fit in
+     * a buffer of 12, so the fourth waits for the next call. */
+    CHECK_OK(ql_queue_put_packed(q, QL_KIND_TEXT, data, lens, 4, 0, &done));
+    CHECK(done == 4);
+    CHECK(queue_len(q) == 4);
+    CHECK_OK(ql_queue_get_packed(q, 0, buf, 12, got_lens, kinds, 8, &count));
+    CHECK(count == 3);
+    CHECK(got_lens[0] == 3);
+    CHECK(got_lens[1] == 3);
+    CHECK(got_lens[2] == 5);
+    CHECK(memcmp(buf, "onetwothree", 11) == 0);
+    CHECK(QL_PACKED_KIND(kinds[0]) == QL_KIND_TEXT);
+    CHECK(QL_PACKED_FLAGS(kinds[2]) == 0);
+
+    /* A message larger than the whole buffer stays first in the queue, and
+     * lens[0] says how large it is. */
+    CHECK_STATUS(ql_queue_get_packed(q, 0, buf, 3, got_lens, kinds, 8, &count),
+                 QL_ERR_SPACE);
+    CHECK(count == 0);
+    CHECK(got_lens[0] == 4);
+    CHECK(strstr(ql_errmsg(), "4 bytes") != NULL);
+    CHECK(queue_len(q) == 1);
+    CHECK_GET_TEXT(q, 0, "four");
+
+    /* cap limits how many are taken; zero-length payloads need no space. */
+    lens[0] = 0;
+    lens[1] = 0;
+    CHECK_OK(ql_queue_put_packed(q, QL_KIND_BYTES, data, lens, 2, 0, &done));
+    CHECK_OK(ql_queue_get_packed(q, 0, NULL, 0, got_lens, kinds, 1, &count));
+    CHECK(count == 1);
+    CHECK(got_lens[0] == 0);
+    CHECK(QL_PACKED_KIND(kinds[0]) == QL_KIND_BYTES);
+    CHECK_OK(ql_queue_get_packed(q, 0, buf, sizeof buf, got_lens, kinds, 0, &count));
+    CHECK(count == 0);
+    CHECK(queue_len(q) == 1);
+
+    /* Flags come back above the kind. */
+    memset(&msg, 0, sizeof msg);
+    msg.kind = QL_KIND_TEXT;
+    msg.flags = QL_MSG_WRAPPED;
+    msg.data = "wrapped";
+    msg.len = 7;
+    CHECK_OK(ql_queue_put_msg(q, &msg, 0));
+    CHECK_OK(ql_queue_get_packed(q, 0, buf, sizeof buf, got_lens, kinds, 8, &count));
+    CHECK(count == 2);
+    CHECK(QL_PACKED_KIND(kinds[1]) == QL_KIND_TEXT);
+    CHECK(QL_PACKED_FLAGS(kinds[1]) == QL_MSG_WRAPPED);
+    CHECK(memcmp(buf, "wrapped", 7) == 0);
+
+    /* A bounded queue takes what fits and reports it on QL_ERR_FULL. */
+    lens[0] = 3;
+    lens[1] = 3;
+    CHECK_STATUS(ql_queue_put_packed(bounded, QL_KIND_TEXT, data, lens, 4,
+                                     SHORT_TIMEOUT_US, &done),
+                 QL_ERR_FULL);
+    CHECK(done == 2);
+    CHECK_OK(ql_queue_close(bounded));
+    CHECK_STATUS(ql_queue_put_packed(bounded, QL_KIND_TEXT, data, lens, 4, 0, &done),
+                 QL_ERR_CLOSED);
+    CHECK(done == 0);
+    CHECK_OK(ql_queue_get_packed(bounded, 0, buf, sizeof buf, got_lens, kinds, 8, &count));
+    CHECK(count == 2);
+    CHECK(memcmp(buf, "onetwo", 6) == 0);
+    CHECK_STATUS(ql_queue_get_packed(bounded, 0, buf, sizeof buf, got_lens, kinds, 8, &count),
+                 QL_ERR_CLOSED);
+
+    CHECK_OK(ql_queue_free(q));
+    CHECK_OK(ql_queue_free(bounded));
+}
+
 /* A writer whose pipe's reader has gone ends with QL_ERR_IO, and the
  * process lives on although this program never ignores SIGPIPE: the
  * engine writes on Go threads, where the Go runtime's handler, installed
@@ -3395,6 +3513,7 @@ int main(void)
     test_reader_partial_line();
     test_put_msg();
     test_batches();
+    test_packed_batches();
     test_writer_broken_pipe();
 
     remove_temp_files();

@@ -21,6 +21,7 @@ ERR_NOT_FOUND = 8
 ERR_IO = 9
 ERR_STATE = 10
 ERR_INTERNAL = 11
+ERR_SPACE = 12
 
 # Log levels of ql_log_attach(), the numbers of Python's logging module.
 LOG_DEBUG = 10
@@ -28,9 +29,10 @@ LOG_INFO = 20
 LOG_WARNING = 30
 LOG_ERROR = 40
 
-# Message flags.
+# Message flags, and where they sit in the kinds of ql_queue_get_packed().
 MSG_WRAPPED = 1
 MSG_SPILLED = 2
+PACKED_FLAGS_SHIFT = 8
 
 # Message kinds.
 KIND_TEXT = 1

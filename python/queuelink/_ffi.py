@@ -24,6 +24,7 @@ Conventions of the wrappers:
 
 from __future__ import annotations
 
+import array
 import ctypes
 import itertools
 import os
@@ -40,6 +41,7 @@ from ctypes import (
     c_int32,
     c_int64,
     c_size_t,
+    c_uint32,
     c_uint64,
     c_void_p,
 )
@@ -62,7 +64,7 @@ GET_BUFFER_SIZE = 64 * 1024
 
 # Packed kinds: the message flags sit above the kind's byte.
 KIND_MASK = 0xFF
-FLAGS_SHIFT = 8
+FLAGS_SHIFT = c.PACKED_FLAGS_SHIFT
 
 FORK_MESSAGE = (
     "queuelink objects cannot be used in a child created by fork(); "
@@ -179,6 +181,14 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "ql_queue_get": (
         c_int,
         [QueuePointer, c_int64, c_void_p, c_size_t, POINTER(Message)],
+    ),
+    "ql_queue_put_packed": (
+        c_int,
+        [QueuePointer, c_int, c_void_p, c_void_p, c_size_t, c_int64, POINTER(c_size_t)],
+    ),
+    "ql_queue_get_packed": (
+        c_int,
+        [QueuePointer, c_int64, c_void_p, c_size_t, c_void_p, c_void_p, c_size_t, POINTER(c_size_t)],
     ),
     "ql_queue_len": (c_int, [QueuePointer, POINTER(c_int64)]),
     "ql_queue_maxsize": (c_int, [QueuePointer, POINTER(c_int64)]),
@@ -319,6 +329,8 @@ _gil_holding = _load_gil_holding(
         "ql_msg_free",
         "ql_queue_put_batch",
         "ql_queue_get_batch",
+        "ql_queue_put_packed",
+        "ql_queue_get_packed",
     )
 )
 
@@ -334,10 +346,15 @@ _ql_msg_free = _gil_holding["ql_msg_free"]
 _ql_queue_put_batch_now = _gil_holding["ql_queue_put_batch"]
 _ql_queue_get_batch_now = _gil_holding["ql_queue_get_batch"]
 _ql_queue_get_batch = lib.ql_queue_get_batch
+_ql_queue_put_packed_now = _gil_holding["ql_queue_put_packed"]
+_ql_queue_put_packed = lib.ql_queue_put_packed
+_ql_queue_get_packed_now = _gil_holding["ql_queue_get_packed"]
+_ql_queue_get_packed = lib.ql_queue_get_packed
 _string_at = ctypes.string_at
 _monotonic = time.monotonic
 _ERR_EMPTY = c.ERR_EMPTY
 _ERR_FULL = c.ERR_FULL
+_ERR_SPACE = c.ERR_SPACE
 _INFINITY = float("inf")
 
 
@@ -443,6 +460,28 @@ def _run_sliced(call: Callable[[int], int], retry_status: int, timeout: float | 
         status = call(min(remaining_us, _WAIT_SLICE_US))
         if status != retry_status:
             return status
+
+
+def _put_in_slices(
+    put_rest: Callable[[int, int], tuple[int, int]], put: int, count: int, timeout: float | None
+) -> tuple[int, int]:
+    """Finish a batch put that found the queue full, releasing the GIL.
+
+    ``put_rest(first, timeout_us)`` puts items first.. with a blocking call
+    and returns its status and how many it put. A call that ends with FULL
+    may have put some, so each slice starts after the last item put. Returns
+    the last status and the number of items put in all.
+    """
+    deadline = None if timeout is None or timeout == _INFINITY else _monotonic() + timeout
+    while True:
+        if deadline is None:
+            slice_us = _WAIT_SLICE_US
+        else:
+            slice_us = max(0, min(int((deadline - _monotonic()) * 1_000_000), _WAIT_SLICE_US))
+        status, done = put_rest(put, slice_us)
+        put += done
+        if status != _ERR_FULL or put >= count or slice_us == 0:
+            return status, put
 
 
 # ---------------------------------------------------------------------------
@@ -719,17 +758,15 @@ def queue_put_batch(
     done = c_size_t()
     status = _ql_queue_put_batch_now(handle, messages, count, 0, byref(done))
     put = done.value
-    while status == _ERR_FULL and timeout != 0 and put < count:
-        # Wait for room for the rest, releasing the GIL.
-        rest = ctypes.cast(ctypes.addressof(messages) + put * _MESSAGE_LAYOUT.size, POINTER(Message))
-        status = _run_sliced(
-            lambda timeout_us: lib.ql_queue_put_batch(handle, rest, count - put, timeout_us, byref(done)),
-            _ERR_FULL,
-            timeout,
-        )
-        put += done.value
-        if timeout is not None:
-            break
+    if status == _ERR_FULL and timeout != 0:
+        base = ctypes.addressof(messages)
+
+        def put_rest(first: int, timeout_us: int) -> tuple[int, int]:
+            rest = ctypes.cast(base + first * _MESSAGE_LAYOUT.size, POINTER(Message))
+            status = lib.ql_queue_put_batch(handle, rest, count - first, timeout_us, byref(done))
+            return status, done.value
+
+        status, put = _put_in_slices(put_rest, put, count, timeout)
     del keep
     if status:
         error = error_for_status(status)
@@ -782,6 +819,115 @@ def queue_get_batch(handle: QueuePointer, max_items: int, timeout: float | None)
             kind |= flags << FLAGS_SHIFT
         out.append((kind, payload))
     return out
+
+
+def queue_put_packed(handle: QueuePointer, kind: int, data: bytes, lengths: array.array, timeout: float | None) -> None:
+    """Put len(lengths) messages of one kind whose payloads lie back to back
+    in data, with ql_queue_put_packed(). lengths is an array of typecode 'Q'.
+
+    Raises queue.Full, with the count put so far in its message, when the
+    timeout passes before all were put.
+    """
+    if _forked:
+        raise RuntimeError(FORK_MESSAGE)
+    count = len(lengths)
+    if count == 0:
+        return
+    address = lengths.buffer_info()[0]
+    done = c_size_t()
+    status = _ql_queue_put_packed_now(handle, kind, data, address, count, 0, byref(done))
+    put = done.value
+    if status == _ERR_FULL and timeout != 0:
+        # data stays referenced below, so its buffer stays where it is.
+        data_address = ctypes.cast(c_char_p(data), c_void_p).value or 0
+        offsets = list(itertools.accumulate(lengths, initial=0))
+
+        def put_rest(first: int, timeout_us: int) -> tuple[int, int]:
+            status = _ql_queue_put_packed(
+                handle,
+                kind,
+                data_address + offsets[first],
+                address + first * lengths.itemsize,
+                count - first,
+                timeout_us,
+                byref(done),
+            )
+            return status, done.value
+
+        status, put = _put_in_slices(put_rest, put, count, timeout)
+    if status:
+        error = error_for_status(status)
+        if status == _ERR_FULL:
+            error = queue.Full(f"{put} of {count} items were put before the queue stayed full")
+        raise error
+
+
+class _PackedSlot(NamedTuple):
+    buffer: ctypes.Array
+    lengths: ctypes.Array
+    kinds: ctypes.Array
+    lengths_view: memoryview
+    kinds_view: memoryview
+    count: c_size_t
+    count_ref: object
+
+
+def _new_packed_slot() -> _PackedSlot:
+    buffer = ctypes.create_string_buffer(BATCH_BUFFER_SIZE)
+    lengths = (c_uint64 * BATCH_MAX)()
+    kinds = (c_uint32 * BATCH_MAX)()
+    count = c_size_t()
+    slot = _PackedSlot(
+        buffer,
+        lengths,
+        kinds,
+        memoryview(lengths).cast("B").cast("Q"),
+        memoryview(kinds).cast("B").cast("I"),
+        count,
+        byref(count),
+    )
+    _thread_state.packed = slot
+    return slot
+
+
+def queue_get_packed(
+    handle: QueuePointer, max_items: int, timeout: float | None
+) -> tuple[bytes, list[int], list[int]]:
+    """Take up to max_items messages with ql_queue_get_packed(), waiting at
+    most timeout for the first, and return their payloads back to back,
+    their lengths and their packed kinds.
+
+    A message larger than the per-thread buffer comes alone, through
+    queue_get(). Raises queue.Empty when none arrived in time, and
+    ClosedError when the queue is closed and empty.
+    """
+    if _forked:
+        raise RuntimeError(FORK_MESSAGE)
+    try:
+        slot = _thread_state.packed
+    except AttributeError:
+        slot = _new_packed_slot()
+    buffer, lengths, kinds, lengths_view, kinds_view, count, count_ref = slot
+    wanted = min(max_items, BATCH_MAX)
+
+    status = _ql_queue_get_packed_now(handle, 0, buffer, BATCH_BUFFER_SIZE, lengths, kinds, wanted, count_ref)
+    if status == _ERR_EMPTY and timeout != 0:
+        status = _run_sliced(
+            lambda timeout_us: _ql_queue_get_packed(
+                handle, timeout_us, buffer, BATCH_BUFFER_SIZE, lengths, kinds, wanted, count_ref
+            ),
+            _ERR_EMPTY,
+            timeout,
+        )
+    if status == _ERR_SPACE:
+        kind, payload = queue_get(handle, timeout)
+        return payload, [len(payload)], [kind]
+    if status:
+        raise error_for_status(status)
+
+    n = count.value
+    sizes = lengths_view[:n].tolist()
+    return _string_at(buffer, sum(sizes)), sizes, kinds_view[:n].tolist()
 
 
 def queue_pointer(handle: object) -> QueuePointer:

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator, NoReturn
 
 from . import _constants, _ffi
 from ._handle import HandleOwner
-from ._items import decode_item, encode_item
+from ._items import decode_item, decode_packed, encode_item, encode_packed
 from .exceptionhandler import ClosedError, InvalidHandleError, StateError
 
 _INT64_MIN = -(2**63)
@@ -132,13 +132,21 @@ class _EngineQueue(HandleOwner):
         message says how many items went in, means the rest did not.
         Raises ClosedError when the queue is closed or shut down.
         """
-        items = list(items)
-        encoded = [encode_item(item) for item in items]
-        priorities = [self._priority_for_many(item) for item in items]
+        items = items if type(items) is list else list(items)
         handle = self._handle
         if handle is None:
             raise self._closed_error()
+        if not items:
+            return
         try:
+            packed = encode_packed(items)
+            if packed is not None:
+                # All str or all bytes: priority 0, no flags.
+                kind, data, lengths = packed
+                _ffi.queue_put_packed(handle, kind, data, lengths, _wait_time(block, timeout))
+                return
+            encoded = [encode_item(item) for item in items]
+            priorities = [self._priority_for_many(item) for item in items]
             _ffi.queue_put_batch(handle, encoded, _wait_time(block, timeout), priorities)
         except InvalidHandleError as error:
             raise self._translate_handle_error(error) from None
@@ -162,10 +170,10 @@ class _EngineQueue(HandleOwner):
         if handle is None:
             raise self._closed_error()
         try:
-            messages = _ffi.queue_get_batch(handle, max_items, _wait_time(block, timeout))
+            data, lengths, kinds = _ffi.queue_get_packed(handle, max_items, _wait_time(block, timeout))
         except InvalidHandleError as error:
             raise self._translate_handle_error(error) from None
-        return [decode_item(kind, payload) for kind, payload in messages]
+        return decode_packed(data, lengths, kinds)
 
     def __iter__(self) -> Iterator[Any]:
         """Yield items as they arrive until the queue is closed and empty.

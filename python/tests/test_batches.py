@@ -132,3 +132,92 @@ def test_batch_through_link():
         while len(got) < 2000:
             got.extend(destination.get_many(timeout=5))
     assert got == list(range(2000))
+
+
+# Batches of all str or all bytes travel packed: one buffer of payloads
+# with their lengths, cut up again on the way out. These cases check that
+# the cutting gives back exactly the items put.
+PACKED_CASES = {
+    "ascii": ["alpha", "", "beta\n", "gamma " * 50],
+    "multibyte": ["naïve", "", "日本語", "€", "plain"],
+    "escaped bytes": ["\udcff\udc80", "ok", "\udce9"],
+    "split sequence": ["\udcc3", "\udca9"],
+    "bytes": [b"\x00\x01", b"", b"\xff" * 300, b"end\n"],
+}
+
+
+@pytest.mark.parametrize("items", PACKED_CASES.values(), ids=PACKED_CASES.keys())
+def test_packed_batch_round_trip(items):
+    q = queuelink.Queue()
+    q.put_many(items)
+    got = q.get_many(timeout=5)
+    assert got == items
+    assert [type(item) for item in got] == [type(item) for item in items]
+    q.close()
+
+
+def test_packed_batch_matches_single_puts():
+    """The escaped bytes of a text batch reach get() as put() would give them."""
+    q = queuelink.Queue()
+    items = ["\udcc3", "\udca9", "é"]
+    q.put_many(items)
+    assert [q.get(timeout=5) for _ in items] == items
+    for item in items:
+        q.put(item)
+    assert q.get_many(timeout=5) == items
+
+
+def test_get_many_decodes_each_kind_of_a_mixed_batch():
+    q = queuelink.Queue()
+    q.put_many(["text", "more"])
+    q.put_many([b"raw", b"more"])
+    q.put(7)
+    assert q.get_many(timeout=5) == ["text", "more", b"raw", b"more", 7]
+
+
+def test_put_many_rejects_unencodable_text_and_puts_nothing():
+    q = queuelink.Queue()
+    with pytest.raises(UnicodeEncodeError):
+        q.put_many(["fine", "\ud800"])
+    assert q.qsize() == 0
+
+
+def test_get_many_takes_a_message_larger_than_its_buffer():
+    q = queuelink.Queue()
+    huge = b"h" * (queuelink._ffi.BATCH_BUFFER_SIZE + 1)
+    q.put_many([b"small", huge, b"after"])
+    assert q.get_many(timeout=5) == [b"small"]
+    assert q.get_many(timeout=5) == [huge]
+    assert q.get_many(timeout=5) == [b"after"]
+
+
+def test_get_many_stops_where_its_buffer_is_full():
+    q = queuelink.Queue()
+    half = b"x" * (queuelink._ffi.BATCH_BUFFER_SIZE // 2)
+    q.put_many([half, half, half])
+    assert len(q.get_many(timeout=5)) == 2
+    assert q.get_many(timeout=5) == [half]
+
+
+@pytest.mark.parametrize("items", [[f"item {i}" for i in range(30)], list(range(30))], ids=["packed", "pickled"])
+def test_blocked_put_many_puts_each_item_once(items):
+    """A consumer slower than the wait slices of a blocked put_many() sees
+    every item once, in order: a slice that put some items before it ran
+    out of time does not put them again."""
+    q = queuelink.Queue(maxsize=3)
+    got = []
+
+    def consume():
+        while len(got) < len(items):
+            try:
+                got.append(q.get(timeout=0.1))
+            except queue.Empty:
+                return
+            threading.Event().wait(queuelink._ffi.WAIT_SLICE * 1.5)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    q.put_many(items)
+    consumer.join(timeout=30)
+    assert got == items
+    assert q.qsize() == 0
