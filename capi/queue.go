@@ -111,11 +111,14 @@ func putMessage(q unsafe.Pointer, msg *C.ql_msg, timeoutUS C.int64_t) C.int {
 	if uint64(msg.len) > math.MaxInt {
 		return fail(errorf(statusInvalid, "payload length %d is too large", uint64(msg.len)))
 	}
-	m, err := messageOf(msg, make([]byte, int(msg.len)))
-	if err != nil {
+	if err := checkMessage(msg); err != nil {
 		return fail(err)
 	}
-	return result(queueError(queue.Put(m, duration(timeoutUS))))
+	// make(len(src)) followed at once by copy lets the compiler skip zeroing.
+	src := payloadOf(msg)
+	payload := make([]byte, len(src))
+	copy(payload, src)
+	return result(queueError(queue.Put(messageOf(msg, payload), duration(timeoutUS))))
 }
 
 //export ql_queue_get
@@ -136,26 +139,37 @@ func ql_queue_get(q unsafe.Pointer, timeoutUS C.int64_t, buf unsafe.Pointer, cap
 	return statusOK
 }
 
-// messageOf converts a caller's ql_msg to an engine message, copying its
-// payload into payload, which must be msg.len bytes long.
-func messageOf(msg *C.ql_msg, payload []byte) (core.Message, error) {
+// checkMessage reports what is invalid in a caller's ql_msg, if anything.
+func checkMessage(msg *C.ql_msg) error {
 	k := core.Kind(msg.kind)
 	if msg.kind < 0 || msg.kind > math.MaxUint8 || !k.Valid() {
-		return core.Message{}, errorf(statusInvalid, "message kind %d is not QL_KIND_TEXT (1), QL_KIND_BYTES (2) or QL_KIND_PICKLE (3)", int32(msg.kind))
+		return errorf(statusInvalid, "message kind %d is not QL_KIND_TEXT (1), QL_KIND_BYTES (2) or QL_KIND_PICKLE (3)", int32(msg.kind))
 	}
 	if msg.flags&^(msgWrapped|msgSpilled) != 0 {
-		return core.Message{}, errorf(statusInvalid, "message flags %#x include bits other than QL_MSG_WRAPPED (1) and QL_MSG_SPILLED (2)", uint32(msg.flags))
+		return errorf(statusInvalid, "message flags %#x include bits other than QL_MSG_WRAPPED (1) and QL_MSG_SPILLED (2)", uint32(msg.flags))
 	}
 	if msg.flags&msgSpilled != 0 && msg.len == 0 {
-		return core.Message{}, errorf(statusInvalid, "a message with QL_MSG_SPILLED needs the path of its spill file in data")
+		return errorf(statusInvalid, "a message with QL_MSG_SPILLED needs the path of its spill file in data")
 	}
 	if msg.data == nil && msg.len != 0 {
-		return core.Message{}, errorf(statusInvalid, "payload is NULL but its length is %d", uint64(msg.len))
+		return errorf(statusInvalid, "payload is NULL but its length is %d", uint64(msg.len))
 	}
-	if len(payload) > 0 {
-		copy(payload, unsafe.Slice((*byte)(msg.data), len(payload)))
+	return nil
+}
+
+// payloadOf returns the caller's payload of a checked ql_msg, without
+// copying it.
+func payloadOf(msg *C.ql_msg) []byte {
+	if msg.len == 0 {
+		return nil
 	}
-	return core.Message{Kind: k, Flags: core.Flags(msg.flags), Priority: int64(msg.priority), Payload: payload}, nil
+	return unsafe.Slice((*byte)(msg.data), int(msg.len))
+}
+
+// messageOf converts a checked ql_msg to an engine message with payload,
+// which must be a copy of the caller's payload.
+func messageOf(msg *C.ql_msg, payload []byte) core.Message {
+	return core.Message{Kind: core.Kind(msg.kind), Flags: core.Flags(msg.flags), Priority: int64(msg.priority), Payload: payload}
 }
 
 //export ql_queue_put_batch
@@ -191,12 +205,13 @@ func ql_queue_put_batch(q unsafe.Pointer, msgs *C.ql_msg, count C.size_t, timeou
 	arena := make([]byte, int(total))
 	batch := make([]core.Message, len(in))
 	for i := range in {
-		n := int(in[i].len)
-		m, err := messageOf(&in[i], arena[:n:n])
-		if err != nil {
+		if err := checkMessage(&in[i]); err != nil {
 			return fail(fmt.Errorf("message %d of the batch: %w", i, err))
 		}
-		batch[i] = m
+	}
+	for i := range in {
+		n := copy(arena, payloadOf(&in[i]))
+		batch[i] = messageOf(&in[i], arena[:n:n])
 		arena = arena[n:]
 	}
 
@@ -284,10 +299,12 @@ func ql_queue_put_packed(q unsafe.Pointer, kind C.int, data unsafe.Pointer, lens
 	}
 
 	// One allocation holds every payload of the batch.
-	arena := make([]byte, int(total))
+	var src []byte
 	if total > 0 {
-		copy(arena, unsafe.Slice((*byte)(data), int(total)))
+		src = unsafe.Slice((*byte)(data), int(total))
 	}
+	arena := make([]byte, len(src))
+	copy(arena, src)
 	slot := batches.Get().(*[]core.Message)
 	batch := (*slot)[:0]
 	for _, n := range sizes {

@@ -355,7 +355,32 @@ _monotonic = time.monotonic
 _ERR_EMPTY = c.ERR_EMPTY
 _ERR_FULL = c.ERR_FULL
 _ERR_SPACE = c.ERR_SPACE
+_KIND_TEXT = c.KIND_TEXT
+_KIND_BYTES = c.KIND_BYTES
 _INFINITY = float("inf")
+
+
+# The single put and get paths call through function objects without
+# argtypes, with arguments that are ctypes objects already, or bytes and
+# small ints. ctypes then skips the per-argument conversion that
+# argtypes requires, which costs more than the call into the library.
+_unconverted = ctypes.PyDLL(LIBRARY_PATH)
+_ql_queue_put_fast = _unconverted.ql_queue_put
+_ql_queue_get_fast = _unconverted.ql_queue_get
+_NO_WAIT = c_int64(0)
+_size_args: dict[int, c_size_t] = {}
+_SIZE_ARGS_MAX = 4096
+
+
+def _size_arg(size: int) -> c_size_t:
+    """Return a c_size_t of value size, kept for reuse for the first
+    _SIZE_ARGS_MAX sizes seen, since messages tend to repeat their sizes."""
+    arg = _size_args.get(size)
+    if arg is None:
+        arg = c_size_t(size)
+        if len(_size_args) < _SIZE_ARGS_MAX:
+            _size_args[size] = arg
+    return arg
 
 
 # ---------------------------------------------------------------------------
@@ -467,7 +492,7 @@ def _put_in_slices(
 ) -> tuple[int, int]:
     """Finish a batch put that found the queue full, releasing the GIL.
 
-    ``put_rest(first, timeout_us)`` puts items first.. with a blocking call
+    ``put_rest(first, timeout_us)`` puts the items from index first on with a blocking call
     and returns its status and how many it put. A call that ends with FULL
     may have put some, so each slice starts after the last item put. Returns
     the last status and the number of items put in all.
@@ -507,6 +532,7 @@ class _GetSlot(NamedTuple):
     view: memoryview
     message: Message
     message_ref: object
+    capacity_arg: c_size_t
 
 
 _thread_state = threading.local()
@@ -515,7 +541,9 @@ _thread_state = threading.local()
 def _new_get_slot() -> _GetSlot:
     buffer = ctypes.create_string_buffer(GET_BUFFER_SIZE)
     message = Message()
-    slot = _GetSlot(buffer, GET_BUFFER_SIZE, memoryview(buffer).cast("B"), message, byref(message))
+    slot = _GetSlot(
+        buffer, GET_BUFFER_SIZE, memoryview(buffer).cast("B"), message, byref(message), c_size_t(GET_BUFFER_SIZE)
+    )
     _thread_state.slot = slot
     return slot
 
@@ -579,6 +607,69 @@ def queue_put(
 
     if status:
         raise error_for_status(status)
+
+
+def try_put(handle: QueuePointer, kind: int, payload: bytes) -> int:
+    """Put a copy of payload with a plain kind if the queue has room now,
+    keeping the GIL, and return the status (0 when it was put).
+
+    A nonzero status means nothing was put, so the caller can go on with
+    queue_put(), which waits and raises.
+    """
+    if _forked:
+        raise RuntimeError(FORK_MESSAGE)
+    return _ql_queue_put_fast(handle, kind, payload, _size_arg(len(payload)), _NO_WAIT)
+
+
+_MISSING = object()
+
+
+def try_get(handle: QueuePointer) -> object:
+    """Take the next message if there is one now, keeping the GIL.
+
+    Returns the item for a text or bytes message in the per-thread buffer.
+    Returns _MISSING when nothing was taken (the queue is empty or closed,
+    or the handle is invalid), so the caller goes on with queue_get(),
+    which waits and raises. Returns _TAKEN for any other message, which
+    take_slot_message() then hands over.
+    """
+    if _forked:
+        raise RuntimeError(FORK_MESSAGE)
+    try:
+        slot = _thread_state.slot
+    except AttributeError:
+        slot = _new_get_slot()
+    if _ql_queue_get_fast(handle, _NO_WAIT, slot.buffer, slot.capacity_arg, slot.message_ref):
+        return _MISSING
+    message = slot.message
+    if message.flags or message.owned:
+        return _TAKEN
+    kind = message.kind
+    if kind == _KIND_TEXT:
+        return str(slot.view[: message.len], "utf-8", "surrogateescape")
+    if kind == _KIND_BYTES:
+        return slot.view[: message.len].tobytes()
+    return _TAKEN
+
+
+# try_get() returns _TAKEN for a message it took but did not decode.
+_TAKEN = object()
+
+
+def take_slot_message() -> tuple[int, bytes]:
+    """Return the packed kind and payload of the message that try_get()
+    took on this thread and left in its slot, and release it."""
+    slot = _thread_state.slot
+    message = slot.message
+    if message.flags:
+        return _take_flagged(slot)
+    length = message.len
+    if not message.owned:
+        return message.kind, slot.view[:length].tobytes()
+    try:
+        return message.kind, _string_at(message.data, length)
+    finally:
+        _ql_msg_free(slot.message_ref)
 
 
 def put_message(
@@ -654,7 +745,7 @@ def queue_get(handle: QueuePointer, timeout: float | None) -> tuple[int, bytes]:
         slot = _thread_state.slot
     except AttributeError:
         slot = _new_get_slot()
-    buffer, capacity, view, message, message_ref = slot
+    buffer, capacity, view, message, message_ref, _ = slot
 
     status = _ql_queue_get_now(handle, 0, buffer, capacity, message_ref)
     if status != _ERR_EMPTY or timeout == 0:
@@ -908,13 +999,13 @@ def queue_get_packed(
     except AttributeError:
         slot = _new_packed_slot()
     buffer, lengths, kinds, lengths_view, kinds_view, count, count_ref = slot
-    wanted = min(max_items, BATCH_MAX)
+    limit = min(max_items, BATCH_MAX)
 
-    status = _ql_queue_get_packed_now(handle, 0, buffer, BATCH_BUFFER_SIZE, lengths, kinds, wanted, count_ref)
+    status = _ql_queue_get_packed_now(handle, 0, buffer, BATCH_BUFFER_SIZE, lengths, kinds, limit, count_ref)
     if status == _ERR_EMPTY and timeout != 0:
         status = _run_sliced(
             lambda timeout_us: _ql_queue_get_packed(
-                handle, timeout_us, buffer, BATCH_BUFFER_SIZE, lengths, kinds, wanted, count_ref
+                handle, timeout_us, buffer, BATCH_BUFFER_SIZE, lengths, kinds, limit, count_ref
             ),
             _ERR_EMPTY,
             timeout,

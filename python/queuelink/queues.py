@@ -22,6 +22,8 @@ from ._handle import HandleOwner
 from ._items import decode_item, decode_packed, encode_item, encode_packed
 from .exceptionhandler import ClosedError, InvalidHandleError, StateError
 
+_KIND_TEXT = _constants.KIND_TEXT
+_KIND_BYTES = _constants.KIND_BYTES
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
@@ -93,10 +95,22 @@ class _EngineQueue(HandleOwner):
         is false, raise queue.Full at once when the queue is full.
         Raises ClosedError when the queue is closed or shut down.
         """
+        wait = _wait_time(block, timeout) if timeout is not None else (None if block else 0)
+        item_type = type(item)
+        handle = self._handle
+        if handle is not None and (item_type is bytes or item_type is str):
+            # The common case in one call, which fails without putting
+            # anything when the queue is full, closed or freed.
+            if item_type is bytes:
+                status = _ffi.try_put(handle, _KIND_BYTES, item)
+            else:
+                status = _ffi.try_put(handle, _KIND_TEXT, item.encode("utf-8", "surrogateescape"))
+            if status == 0:
+                return
         kind, payload = encode_item(item)
         # The type check first keeps the common case free of a call.
-        priority = carried_priority(item) if type(item) is tuple else None
-        self._put(kind, payload, _wait_time(block, timeout), priority)
+        priority = carried_priority(item) if item_type is tuple else None
+        self._put(kind, payload, wait, priority)
 
     def put_nowait(self, item: Any) -> None:
         """Put an item without blocking; raise queue.Full when there is no room."""
@@ -111,11 +125,17 @@ class _EngineQueue(HandleOwner):
         false, raise queue.Empty at once when the queue is empty. Raises
         ClosedError when the queue is closed, or shut down and empty.
         """
+        wait = _wait_time(block, timeout) if timeout is not None else (None if block else 0)
         handle = self._handle
         if handle is None:
             raise self._closed_error()
+        item = _ffi.try_get(handle)
+        if item is _ffi._TAKEN:
+            return decode_item(*_ffi.take_slot_message())
+        if item is not _ffi._MISSING:
+            return item
         try:
-            kind, payload = _ffi.queue_get(handle, _wait_time(block, timeout))
+            kind, payload = _ffi.queue_get(handle, wait)
         except InvalidHandleError as error:
             raise self._translate_handle_error(error) from None
         return decode_item(kind, payload)
