@@ -12,6 +12,15 @@ import (
 // readLines frames the file into lines until end of file, Stop or an
 // error, then delivers the bytes after the last '\n' as a last line.
 func (r *Reader) readLines() error {
+	err := r.frameLines()
+	if flushErr := r.flush(); err == nil {
+		err = flushErr
+	}
+	return err
+}
+
+// frameLines is readLines without the final flush.
+func (r *Reader) frameLines() error {
 	buf := make([]byte, r.opts.bufferSize)
 	line := lineBuilder{r: r}
 	defer line.abort()
@@ -47,6 +56,9 @@ func (r *Reader) readLines() error {
 		}
 		if isDone(r.stop) {
 			break
+		}
+		if err := r.flush(); err != nil {
+			return err
 		}
 		n, err := r.f.Read(buf[end:])
 		end += n
@@ -132,7 +144,7 @@ func (b *lineBuilder) finish(last []byte) error {
 	}
 
 	b.head, b.size = nil, 0
-	return b.r.put(m)
+	return b.r.deliver(m)
 }
 
 // spillIfNeeded moves the line to a spill file once it reaches size bytes

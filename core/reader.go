@@ -84,7 +84,14 @@ type Reader struct {
 	// leftover holds lines read before Stop that found the queue full,
 	// in order; only the reading goroutine touches it.
 	leftover []Message
+
+	// pending holds lines framed but not yet put, which flush puts under
+	// one lock; only the reading goroutine touches it.
+	pending []Message
 }
+
+// readerBatch is the most lines a reader frames before it puts them.
+const readerBatch = 64
 
 // NewReader starts a reader of f into q. The reader owns f and closes it
 // when it ends; pass a descriptor from OpenDescriptor to keep the
@@ -248,6 +255,50 @@ func (r *Reader) run() {
 		r.count.Add(1)
 	}
 	log().Debug("reader ended", "reader", r.opts.Name, "messages", r.count.Load())
+}
+
+// deliver puts m on the queue with the lines before it, in batches: m
+// waits in pending until readerBatch lines are there or flush is called.
+func (r *Reader) deliver(m Message) error {
+	r.pending = append(r.pending, m)
+	if len(r.pending) >= readerBatch {
+		return r.flush()
+	}
+	return nil
+}
+
+// flush puts the pending lines: those that fit at once under one lock,
+// the others as put does. The reader calls it before every read that may
+// block, so batching delays no line.
+func (r *Reader) flush() error {
+	batch := r.pending
+	defer func() {
+		clear(batch)
+		r.pending = batch[:0]
+	}()
+	for i := 0; i < len(batch); i++ {
+		if len(r.leftover) == 0 {
+			n, err := r.q.putAvailable(batch[i:])
+			r.count.Add(uint64(n))
+			i += n
+			if err != nil {
+				for _, m := range batch[i:] {
+					Discard(m)
+				}
+				return err
+			}
+			if i == len(batch) {
+				return nil
+			}
+		}
+		if err := r.put(batch[i]); err != nil {
+			for _, m := range batch[i+1:] {
+				Discard(m)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // put puts a message on the queue. After Stop it never waits for room:

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -133,4 +134,18 @@ func TestGetBatchFitPassesOnTheWakeUp(t *testing.T) {
 	}
 	q.Close()
 	assert.Error(t, <-small)
+}
+
+func TestSlotKeepsEveryField(t *testing.T) {
+	m := Message{Kind: KindPickle, Flags: FlagWrapped | FlagSpilled, Priority: -7, Payload: []byte("p"), putAt: 123_456_789_012}
+	s := toSlot(m)
+	got := s.message()
+	assert.Equal(t, m.Kind, got.Kind)
+	assert.Equal(t, m.Flags, got.Flags)
+	assert.Equal(t, m.Priority, got.Priority)
+	assert.Equal(t, m.Payload, got.Payload)
+	assert.LessOrEqual(t, got.putAt, m.putAt)
+	assert.Less(t, m.putAt-got.putAt, int64(1)<<putAtShift, "the put time loses less than one unit")
+	assert.Equal(t, uintptr(40), unsafe.Sizeof(s))
+	assert.LessOrEqual(t, unsafe.Sizeof(block{}), uintptr(8192))
 }

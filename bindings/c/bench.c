@@ -8,6 +8,10 @@
  *
  *  - putget: one thread puts a message into an unbounded queue and gets it
  *    back, MESSAGES times. The figure is put+get pairs per second.
+ *  - calls: one thread calls ql_version() twice per message, MESSAGES
+ *    times. Each call crosses from C into the Go runtime and back, as
+ *    every call of the library does, and does nothing else, so the figure
+ *    bounds what putget can reach. The payload size plays no part.
  *  - link: a producer thread puts MESSAGES messages into a source queue, a
  *    link moves them to a destination queue, and the main thread gets
  *    them, one call per message. The figure is messages per second from
@@ -94,6 +98,21 @@ static int check_message(const ql_msg *msg, uint64_t expected, size_t size)
 /* ------------------------------------------------------------------------
  * putget
  * ---------------------------------------------------------------------- */
+
+static int run_calls(size_t size, uint64_t count, double *values)
+{
+    volatile int sink = 0;
+    int64_t started = bench_now_ns();
+    uint64_t i;
+
+    (void)size;
+    for (i = 0; i < count; i++) {
+        sink += ql_version();
+        sink += ql_version();
+    }
+    values[0] = bench_rate(count, bench_now_ns() - started);
+    return sink == 0 ? -1 : 0;
+}
 
 static int run_putget(size_t size, uint64_t count, double *values)
 {
@@ -625,6 +644,8 @@ done:
 static const struct bench_case cases[] = {
     {"putget", "one thread: put, then get, on one queue", 300000, 0, 1,
      {{"", "msg/s"}}, run_putget},
+    {"calls", "one thread: two calls of ql_version() per message", 1000000,
+     0, 1, {{"", "msg/s"}}, run_calls},
     {"link", "producer thread -> link -> main thread, one message per call",
      200000, 0, 1, {{"", "msg/s"}}, run_link},
     {"link-batch", "the same, 64 messages per call", 300000, 0, 1,

@@ -14,9 +14,10 @@ Cases, with lines of BYTES bytes each, the newline included:
                   of BYTES bytes, the same file as bindings/c/bench.c's copy
                   case, whose baseline it is
 
-The three pipe cases print lines per second, from starting the child to
-the consumer's last line, with N lowered so that the lines hold at most B
-bytes (64 MiB by default). cat prints file bytes per second, from starting
+The three pipe cases print lines per second, from the consumer's first
+line (or first batch) to its last, so that starting the child process is
+not counted. N is lowered so that the lines hold at most B bytes (64 MiB
+by default). cat prints file bytes per second, from starting
 cat to its exit. Every queue is bounded at 10000 lines. The median of R
 runs is printed, the cases taking turns within each run. Output rows are
 described in common.py.
@@ -60,12 +61,14 @@ def start_generator(size: int, count: int) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", GENERATOR, str(size), str(count)], stdout=subprocess.PIPE)
 
 
-def consume_lines(get: Callable[[], Any], count: int) -> int:
-    """Get count lines one by one and return their total length."""
-    total = 0
-    for _ in range(count):
+def consume_lines(get: Callable[[], Any], count: int) -> tuple[int, float]:
+    """Get count lines one by one; return their total length and the time
+    the first one arrived."""
+    total = len(get())
+    first = time.perf_counter()
+    for _ in range(count - 1):
         total += len(get())
-    return total
+    return total, first
 
 
 def finish(child: subprocess.Popen, total: int, size: int, count: int) -> None:
@@ -77,47 +80,49 @@ def finish(child: subprocess.Popen, total: int, size: int, count: int) -> None:
         raise RuntimeError(f"{total} bytes of lines arrived, expected {size * count}")
 
 
-def run_reader(size: int, count: int) -> float:
-    """Return the seconds that count lines take through a queuelink reader."""
+def run_reader(size: int, count: int) -> tuple[int, float]:
+    """Pass count lines through a queuelink reader; return the lines after
+    the first and the seconds they took."""
     lines = queuelink.Queue(common.QUEUE_BOUND)
     get = lines.get
-    started = time.perf_counter()
     child = start_generator(size, count)
     reader = queuelink.QueueHandleAdapterReader(lines, handle=child.stdout)
-    total = consume_lines(lambda: get(timeout=common.WAIT_TIMEOUT), count)
-    elapsed = common.elapsed_since(started)
+    total, first = consume_lines(lambda: get(timeout=common.WAIT_TIMEOUT), count)
+    elapsed = common.elapsed_since(first)
     reader.close()
     finish(child, total, size, count)
     lines.close()
-    return elapsed
+    return count - 1, elapsed
 
 
-def run_reader_batch(size: int, count: int) -> float:
-    """Return the seconds that count lines take through a queuelink reader,
-    taken 64 at a time with get_many()."""
+def run_reader_batch(size: int, count: int) -> tuple[int, float]:
+    """Pass count lines through a queuelink reader, taken 64 at a time with
+    get_many(); return the lines after the first batch and the seconds
+    they took."""
     lines = queuelink.Queue(common.QUEUE_BOUND)
     get_many = lines.get_many
-    started = time.perf_counter()
     child = start_generator(size, count)
     reader = queuelink.QueueHandleAdapterReader(lines, handle=child.stdout)
-    total = 0
-    received = 0
+    batch = get_many(common.BATCH, timeout=common.WAIT_TIMEOUT)
+    first = time.perf_counter()
+    first_batch = received = len(batch)
+    total = sum(map(len, batch))
     while received < count:
         batch = get_many(common.BATCH, timeout=common.WAIT_TIMEOUT)
         received += len(batch)
         total += sum(map(len, batch))
-    elapsed = common.elapsed_since(started)
+    elapsed = common.elapsed_since(first)
     reader.close()
     finish(child, total, size, count)
     lines.close()
-    return elapsed
+    return count - first_batch, elapsed
 
 
-def run_readline(size: int, count: int) -> float:
-    """Return the seconds that count lines take through a Python readline loop."""
+def run_readline(size: int, count: int) -> tuple[int, float]:
+    """Pass count lines through a Python readline loop; return the lines
+    after the first and the seconds they took."""
     lines: queue.Queue = queue.Queue(common.QUEUE_BOUND)
     get = lines.get
-    started = time.perf_counter()
     child = start_generator(size, count)
 
     def read() -> None:
@@ -127,14 +132,14 @@ def run_readline(size: int, count: int) -> float:
 
     reader = threading.Thread(target=read, name="readline", daemon=True)
     reader.start()
-    total = consume_lines(lambda: get(timeout=common.WAIT_TIMEOUT), count)
-    elapsed = common.elapsed_since(started)
+    total, first = consume_lines(lambda: get(timeout=common.WAIT_TIMEOUT), count)
+    elapsed = common.elapsed_since(first)
     reader.join(timeout=common.WAIT_TIMEOUT)
     finish(child, total, size, count)
-    return elapsed
+    return count - 1, elapsed
 
 
-PIPE_CASES: dict[str, Callable[[int, int], float]] = {
+PIPE_CASES: dict[str, Callable[[int, int], tuple[int, float]]] = {
     "reader": run_reader,
     "reader-batch": run_reader_batch,
     "readline": run_readline,
@@ -172,7 +177,8 @@ def measure_size(size: int, selected: set[str], args: argparse.Namespace, workdi
 
     for _ in range(args.runs):
         for name, run in pipe_cases.items():
-            rates[name].append(count / run(size, count))
+            timed, seconds = run(size, count)
+            rates[name].append(timed / max(seconds, 1e-9))
         if "cat" in selected:
             copy_rates.append(file_bytes / run_cat(source, target))
             if not filecmp.cmp(source, target, shallow=False):

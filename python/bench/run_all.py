@@ -79,6 +79,8 @@ COMPARISONS = [
                "goroutine pumping between two channels", "go-channel-pump", True),
     Comparison("2 C", "one thread: put, then get", "putget",
                "libzmq inproc PUSH/PULL, send then receive", "pushpull", True, 1.0),
+    Comparison("2 C", "one thread: two empty calls into the library per message", "calls",
+               "libzmq inproc PUSH/PULL, send then receive", "pushpull", True),
     Comparison("2 C", "producer thread -> link -> consumer, one call per message", "link",
                "libzmq PUSH -> forwarding thread -> PULL", "forward", True),
     Comparison("2 C", "producer thread -> link -> consumer, 64 per batch call", "link-batch",

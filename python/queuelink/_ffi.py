@@ -330,7 +330,6 @@ _gil_holding = _load_gil_holding(
         "ql_queue_put_batch",
         "ql_queue_get_batch",
         "ql_queue_put_packed",
-        "ql_queue_get_packed",
     )
 )
 
@@ -348,7 +347,6 @@ _ql_queue_get_batch_now = _gil_holding["ql_queue_get_batch"]
 _ql_queue_get_batch = lib.ql_queue_get_batch
 _ql_queue_put_packed_now = _gil_holding["ql_queue_put_packed"]
 _ql_queue_put_packed = lib.ql_queue_put_packed
-_ql_queue_get_packed_now = _gil_holding["ql_queue_get_packed"]
 _ql_queue_get_packed = lib.ql_queue_get_packed
 _string_at = ctypes.string_at
 _monotonic = time.monotonic
@@ -955,6 +953,8 @@ def queue_put_packed(handle: QueuePointer, kind: int, data: bytes, lengths: arra
 
 class _PackedSlot(NamedTuple):
     buffer: ctypes.Array
+    buffer_view: memoryview
+    buffer_size_arg: c_size_t
     lengths: ctypes.Array
     kinds: ctypes.Array
     lengths_view: memoryview
@@ -970,6 +970,8 @@ def _new_packed_slot() -> _PackedSlot:
     count = c_size_t()
     slot = _PackedSlot(
         buffer,
+        memoryview(buffer).cast("B"),
+        c_size_t(BATCH_BUFFER_SIZE),
         lengths,
         kinds,
         memoryview(lengths).cast("B").cast("Q"),
@@ -979,6 +981,9 @@ def _new_packed_slot() -> _PackedSlot:
     )
     _thread_state.packed = slot
     return slot
+
+
+_ql_queue_get_packed_fast = _unconverted.ql_queue_get_packed
 
 
 def queue_get_packed(
@@ -998,10 +1003,12 @@ def queue_get_packed(
         slot = _thread_state.packed
     except AttributeError:
         slot = _new_packed_slot()
-    buffer, lengths, kinds, lengths_view, kinds_view, count, count_ref = slot
+    buffer, buffer_view, buffer_size_arg, lengths, kinds, lengths_view, kinds_view, count, count_ref = slot
     limit = min(max_items, BATCH_MAX)
 
-    status = _ql_queue_get_packed_now(handle, 0, buffer, BATCH_BUFFER_SIZE, lengths, kinds, limit, count_ref)
+    status = _ql_queue_get_packed_fast(
+        handle, _NO_WAIT, buffer, buffer_size_arg, lengths, kinds, _size_arg(limit), count_ref
+    )
     if status == _ERR_EMPTY and timeout != 0:
         status = _run_sliced(
             lambda timeout_us: _ql_queue_get_packed(
@@ -1018,7 +1025,7 @@ def queue_get_packed(
 
     n = count.value
     sizes = lengths_view[:n].tolist()
-    return _string_at(buffer, sum(sizes)), sizes, kinds_view[:n].tolist()
+    return buffer_view[: sum(sizes)].tobytes(), sizes, kinds_view[:n].tolist()
 
 
 def queue_pointer(handle: object) -> QueuePointer:
