@@ -24,7 +24,7 @@ import (
 // Version of the library; QL_VERSION_NUMBER in include/queuelink.h.
 const (
 	versionMajor = 0
-	versionMinor = 1
+	versionMinor = 2
 	versionPatch = 0
 )
 

@@ -13,7 +13,8 @@
  *    call checks that a handle is live and of the expected type, so a NULL,
  *    freed or wrong-type handle returns QL_ERR_HANDLE instead of crashing.
  *  - Functions return a status code (QL_OK or a QL_ERR_* value) and pass
- *    results back through out parameters, which are written only on QL_OK.
+ *    results back through out parameters, which are written only on QL_OK
+ *    unless the function's comment states otherwise.
  *    Every function returns QL_ERR_HANDLE for a bad handle and
  *    QL_ERR_INVALID for a NULL out parameter or an argument outside its
  *    documented values; each declaration lists its other statuses.
@@ -60,7 +61,7 @@ extern "C" {
  * ---------------------------------------------------------------------- */
 
 #define QL_VERSION_MAJOR 0
-#define QL_VERSION_MINOR 1
+#define QL_VERSION_MINOR 2
 #define QL_VERSION_PATCH 0
 /* QL_VERSION_NUMBER is MAJOR * 10000 + MINOR * 100 + PATCH. */
 #define QL_VERSION_NUMBER \
@@ -293,7 +294,10 @@ int ql_queue_put_packed(ql_queue *q, int kind, const void *data,
  * kind and flags (see QL_PACKED_KIND). *count receives the number taken.
  * Blocks at most timeout_us for the first message, then takes only those
  * already there, and stops before a message whose payload would overflow
- * buf_cap. Priorities are not reported; use ql_queue_get_batch() for them.
+ * buf_cap. A payload of zero bytes takes no space, so buf may be NULL with
+ * buf_cap 0. A cap of 0 returns QL_OK with *count 0 at once, without
+ * looking at the queue. Priorities are not reported; use
+ * ql_queue_get_batch() for them.
  * Nothing needs releasing, except that a message with QL_MSG_SPILLED
  * carries the path of its spill file, which the caller then owns and must
  * remove.

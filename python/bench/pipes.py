@@ -96,9 +96,9 @@ def run_reader(size: int, count: int) -> tuple[int, float]:
 
 
 def run_reader_batch(size: int, count: int) -> tuple[int, float]:
-    """Pass count lines through a queuelink reader, taken 64 at a time with
-    get_many(); return the lines after the first batch and the seconds
-    they took."""
+    """Pass count lines through a queuelink reader to a consumer that takes
+    64 at a time with get_many(). Return the lines after the first batch
+    and the seconds they took."""
     lines = queuelink.Queue(common.QUEUE_BOUND)
     get_many = lines.get_many
     child = start_generator(size, count)

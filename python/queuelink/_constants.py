@@ -5,7 +5,7 @@ agree; tests/test_ffi.py compares them with the header.
 """
 
 VERSION_MAJOR = 0
-VERSION_MINOR = 1
+VERSION_MINOR = 2
 VERSION_PATCH = 0
 
 # Status codes.

@@ -485,6 +485,17 @@ def _run_sliced(call: Callable[[int], int], retry_status: int, timeout: float | 
             return status
 
 
+def _batch_put_error(status: int, put: int, count: int) -> Exception:
+    """Return the exception for a batch put that ended with status after
+    putting put of count items; its message gives that count."""
+    if status == _ERR_FULL:
+        return queue.Full(f"{put} of {count} items were put before the queue stayed full")
+    error = error_for_status(status)
+    if status == c.ERR_CLOSED and put:
+        error = errors.ClosedError(f"{error} ({put} of {count} items were put before it closed)")
+    return error
+
+
 def _put_in_slices(
     put_rest: Callable[[int, int], tuple[int, int]], put: int, count: int, timeout: float | None
 ) -> tuple[int, int]:
@@ -858,10 +869,7 @@ def queue_put_batch(
         status, put = _put_in_slices(put_rest, put, count, timeout)
     del keep
     if status:
-        error = error_for_status(status)
-        if status == _ERR_FULL:
-            error = queue.Full(f"{put} of {count} items were put before the queue stayed full")
-        raise error
+        raise _batch_put_error(status, put, count)
 
 
 def queue_get_batch(handle: QueuePointer, max_items: int, timeout: float | None) -> list[tuple[int, bytes]]:
@@ -945,10 +953,7 @@ def queue_put_packed(handle: QueuePointer, kind: int, data: bytes, lengths: arra
 
         status, put = _put_in_slices(put_rest, put, count, timeout)
     if status:
-        error = error_for_status(status)
-        if status == _ERR_FULL:
-            error = queue.Full(f"{put} of {count} items were put before the queue stayed full")
-        raise error
+        raise _batch_put_error(status, put, count)
 
 
 class _PackedSlot(NamedTuple):

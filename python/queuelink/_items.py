@@ -3,7 +3,9 @@
 The rule, for every queue, link, reader and writer of this package:
 
 - ``str`` is sent as a text message, encoded as UTF-8 with the
-  ``surrogateescape`` error handler, and comes back as ``str``. A reader
+  ``surrogateescape`` error handler, and comes back as ``str``. A string
+  with a surrogate that this handler cannot encode (outside U+DC80 to
+  U+DCFF) is pickled instead, so it too comes back equal. A reader
   that meets bytes that are not valid UTF-8 in a text stream delivers them
   as they are, and they decode to lone surrogates (U+DC80 to U+DCFF), which
   encode back to the same bytes. So such a line passes through Python
@@ -55,7 +57,11 @@ def encode_item(item: Any) -> tuple[int, bytes]:
     """
     item_type = type(item)
     if item_type is str:
-        return KIND_TEXT, item.encode("utf-8", "surrogateescape")
+        try:
+            return KIND_TEXT, item.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            # A surrogate outside U+DC80..U+DCFF has no UTF-8 form.
+            return KIND_PICKLE, _dumps(item, _PICKLE_PROTOCOL)
     if item_type is bytes:
         return KIND_BYTES, item
     if item_type is bytearray or item_type is memoryview:
@@ -109,12 +115,13 @@ def _decode_flagged(kind: int, payload: bytes) -> Any:
 
 def encode_packed(items: list[Any]) -> tuple[int, bytes, array] | None:
     """Return the kind, the payloads back to back and their lengths (an
-    array of typecode 'Q') for a non-empty list whose items are all str or
-    all bytes; return None for any other list.
+    array of typecode 'Q') for a non-empty list of all str or all bytes.
 
-    The work runs in C loops (join, map): a text batch is encoded in one
-    call, and only when a character takes more than one byte is each item
-    encoded on its own to learn its length.
+    Returns None for any other list.
+
+    The work runs in C loops (join, map). A text batch is encoded in one
+    call, and each item is encoded on its own only when a character takes
+    more than one byte, to learn the items' lengths in bytes.
     """
     types = set(map(type, items))
     if len(types) != 1:
@@ -125,7 +132,10 @@ def encode_packed(items: list[Any]) -> tuple[int, bytes, array] | None:
     if item_type is not str:
         return None
     text = "".join(items)
-    data = text.encode("utf-8", "surrogateescape")
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return None  # encode_item() pickles the items that UTF-8 cannot encode
     if len(data) == len(text):
         # Every character took one byte, so lengths in characters are
         # lengths in bytes.

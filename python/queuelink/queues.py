@@ -95,7 +95,11 @@ class _EngineQueue(HandleOwner):
         is false, raise queue.Full at once when the queue is full.
         Raises ClosedError when the queue is closed or shut down.
         """
-        wait = _wait_time(block, timeout) if timeout is not None else (None if block else 0)
+        wait = 0
+        if timeout is not None:
+            wait = _wait_time(block, timeout)
+        elif block:
+            wait = None
         item_type = type(item)
         handle = self._handle
         if handle is not None and (item_type is bytes or item_type is str):
@@ -104,7 +108,10 @@ class _EngineQueue(HandleOwner):
             if item_type is bytes:
                 status = _ffi.try_put(handle, _KIND_BYTES, item)
             else:
-                status = _ffi.try_put(handle, _KIND_TEXT, item.encode("utf-8", "surrogateescape"))
+                try:
+                    status = _ffi.try_put(handle, _KIND_TEXT, item.encode("utf-8", "surrogateescape"))
+                except UnicodeEncodeError:
+                    status = -1  # encode_item() below pickles it
             if status == 0:
                 return
         kind, payload = encode_item(item)
@@ -125,7 +132,11 @@ class _EngineQueue(HandleOwner):
         false, raise queue.Empty at once when the queue is empty. Raises
         ClosedError when the queue is closed, or shut down and empty.
         """
-        wait = _wait_time(block, timeout) if timeout is not None else (None if block else 0)
+        wait = 0
+        if timeout is not None:
+            wait = _wait_time(block, timeout)
+        elif block:
+            wait = None
         handle = self._handle
         if handle is None:
             raise self._closed_error()
@@ -157,6 +168,8 @@ class _EngineQueue(HandleOwner):
         if handle is None:
             raise self._closed_error()
         if not items:
+            if _ffi.queue_is_closed(handle):
+                raise self._closed_error()
             return
         try:
             packed = encode_packed(items)

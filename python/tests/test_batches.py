@@ -1,5 +1,6 @@
 """Tests of put_many(), get_many() and iteration on engine queues."""
 
+import pickle
 import queue
 import threading
 
@@ -175,10 +176,10 @@ def test_get_many_decodes_each_kind_of_a_mixed_batch():
     assert q.get_many(timeout=5) == ["text", "more", b"raw", b"more", 7]
 
 
-def test_put_many_rejects_unencodable_text_and_puts_nothing():
+def test_put_many_with_a_bad_item_puts_nothing():
     q = queuelink.Queue()
-    with pytest.raises(UnicodeEncodeError):
-        q.put_many(["fine", "\ud800"])
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        q.put_many(["fine", lambda: None])
     assert q.qsize() == 0
 
 
@@ -221,3 +222,30 @@ def test_blocked_put_many_puts_each_item_once(items):
     consumer.join(timeout=30)
     assert got == items
     assert q.qsize() == 0
+
+
+@pytest.mark.parametrize("text", ["\ud800", "x\udfffy", "\udc7f"])
+def test_unencodable_surrogates_travel_as_pickles(text):
+    q = queuelink.Queue()
+    q.put(text)
+    q.put_many(["plain", text])
+    assert q.get(timeout=5) == text
+    assert q.get_many(timeout=5) == ["plain", text]
+
+
+def test_closed_during_put_many_reports_the_count():
+    q = queuelink.Queue(maxsize=2)
+    closer = threading.Timer(0.2, q.shutdown)
+    closer.start()
+    with pytest.raises(ClosedError, match="2 of 5 items were put"):
+        q.put_many(list("abcde"))
+    closer.join()
+    assert q.get_many(timeout=5) == ["a", "b"]
+
+
+def test_empty_put_many_after_shutdown_raises():
+    q = queuelink.Queue()
+    q.put_many([])
+    q.shutdown()
+    with pytest.raises(ClosedError):
+        q.put_many([])
