@@ -37,7 +37,9 @@ VERSION      := $(shell awk '/^\#define QL_VERSION_(MAJOR|MINOR|PATCH) /{v=v sep
 # The helper library that python/tests/test_cross_language.py loads.
 CROSSLANG := $(BUILD)/libcrosslang_test.so
 
-GO_SOURCES := go.mod $(wildcard go.sum) $(wildcard core/*.go) $(wildcard capi/*.go) $(wildcard capi/*.c) $(wildcard capi/*.h)
+GO_SOURCES := go.mod $(wildcard go.sum) $(wildcard core/*.go) $(wildcard capi/*.go) $(wildcard capi/*.c) $(wildcard capi/*.h) capi/exports.map
+# Export only the ql_ functions (see capi/exports.map).
+GO_LDFLAGS := -extldflags=-Wl,--version-script=$(ROOT)/capi/exports.map
 SANITIZE   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all lib test test-go fuzz test-header test-c test-cpp test-examples \
@@ -50,7 +52,7 @@ lib: $(LIB) $(PYLIB)
 
 $(LIB): $(GO_SOURCES)
 	@mkdir -p $(BUILD)
-	$(GO) build -buildmode=c-shared -o $@ ./capi
+	$(GO) build -buildmode=c-shared -ldflags="$(GO_LDFLAGS)" -o $@ ./capi
 	@rm -f $(BUILD)/libqueuelink.h
 
 # Copy, then rename: a test run that has the library loaded keeps its

@@ -49,7 +49,15 @@ if [ -n "$missing_from_library" ]; then
     echo "$missing_from_library" | sed 's/^/  /' >&2
     status=1
 fi
+# capi/exports.map keeps every other symbol, the Go runtime's included,
+# local to the library.
+others=$(nm -D --defined-only "$library" | awk '$3 !~ /^ql_/ { print $3 }')
+if [ -n "$others" ]; then
+    echo "error: $library exports symbols other than ql_ functions:" >&2
+    echo "$others" | sed 's/^/  /' >&2
+    status=1
+fi
 if [ "$status" -eq 0 ]; then
-    echo "$(wc -l <"$work/exported") ql_ functions: the library exports and the header declares the same set"
+    echo "$(wc -l <"$work/exported") ql_ functions: the library exports and the header declares the same set, and nothing else"
 fi
 exit "$status"

@@ -51,7 +51,17 @@ def build_library(target: str) -> None:
             f"`pip install ./python`"
         )
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    command = [find_go(), "build", "-buildmode=c-shared", "-o", os.path.abspath(target), "./capi"]
+    # The version script exports only the ql_ functions (see the file).
+    exports = os.path.join(REPOSITORY_DIR, "capi", "exports.map")
+    command = [
+        find_go(),
+        "build",
+        "-buildmode=c-shared",
+        f"-ldflags=-extldflags=-Wl,--version-script={exports}",
+        "-o",
+        os.path.abspath(target),
+        "./capi",
+    ]
     print("queuelink: " + " ".join(command), flush=True)
     subprocess.run(command, cwd=REPOSITORY_DIR, check=True)
     # go build writes a C header for cgo next to the library; the public
