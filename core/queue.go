@@ -73,7 +73,7 @@ func NewQueue(order Order, maxsize int) (*Queue, error) {
 	if maxsize < 0 {
 		maxsize = 0
 	}
-	q := &Queue{order: order, maxsize: maxsize, items: newStore(order)}
+	q := &Queue{order: order, maxsize: maxsize, items: newStore(order, maxsize)}
 	// A queue dropped with spilled messages in it removes their files.
 	runtime.AddCleanup(q, discardStore, q.items)
 	return q, nil

@@ -16,24 +16,42 @@ type store interface {
 	len() int
 }
 
-func newStore(order Order) store {
+// newStore returns an empty store for a queue of the given order and bound
+// (0 for none).
+func newStore(order Order, maxsize int) store {
 	switch order {
 	case LIFO:
 		return &stack{}
 	case Priority:
 		return &priorityStore{}
 	}
-	return &ring{}
+	return &ring{maxSpares: spareBlocks(maxsize)}
 }
+
+// spareBlocks returns how many emptied blocks a FIFO store keeps for reuse:
+// as many as a full bounded queue needs, so that a queue that fills and
+// empties again allocates nothing, and a few for an unbounded one.
+func spareBlocks(maxsize int) int {
+	if maxsize <= 0 {
+		return unboundedSpareBlocks
+	}
+	return min(maxsize/blockLen+2, maxSpareBlocks)
+}
+
+const (
+	unboundedSpareBlocks = 4
+	maxSpareBlocks       = 64 // 512 KiB of slots
+)
 
 // ring is a FIFO store made of fixed-size blocks of compact slots. Growing
 // never copies the messages it contains, and its memory follows its
-// length, plus at most one spare block kept for reuse.
+// length, plus the emptied blocks it keeps for reuse (see spareBlocks).
 type ring struct {
-	blocks []*block
-	head   int // index of the first message in blocks[0]
-	n      int
-	spare  *block
+	blocks    []*block
+	head      int // index of the first message in blocks[0]
+	n         int
+	spares    []*block // emptied blocks kept for reuse
+	maxSpares int
 }
 
 // blockLen is the number of slots in a block: 204 slots of 40 bytes fill
@@ -77,8 +95,10 @@ func (s *slot) message() Message {
 func (r *ring) len() int { return r.n }
 
 func (r *ring) newBlock() *block {
-	if b := r.spare; b != nil {
-		r.spare = nil
+	if last := len(r.spares) - 1; last >= 0 {
+		b := r.spares[last]
+		r.spares[last] = nil
+		r.spares = r.spares[:last]
 		return b
 	}
 	return new(block)
@@ -116,10 +136,12 @@ func (r *ring) pop() Message {
 		// Start again at the beginning of the only block.
 		r.head = 0
 	case r.head == blockLen:
-		// The first block is used up: keep it as the spare.
+		// The first block is used up: keep it for reuse if there is room.
 		r.blocks[0] = nil
 		r.blocks = r.blocks[1:]
-		r.spare = first
+		if len(r.spares) < r.maxSpares {
+			r.spares = append(r.spares, first)
+		}
 		r.head = 0
 	}
 	return m

@@ -48,10 +48,10 @@ func TestRingMatchesSlice(t *testing.T) {
 	assert.Equal(t, 0, r.len())
 }
 
-// TestRingKeepsAtMostOneSpareBlock fills the FIFO store with many blocks
-// and empties it: the blocks it used are released, not kept.
-func TestRingKeepsAtMostOneSpareBlock(t *testing.T) {
-	r := &ring{}
+// TestRingKeepsFewSpareBlocks fills the FIFO store with many blocks and
+// empties it: it keeps only maxSpares of the blocks it used.
+func TestRingKeepsFewSpareBlocks(t *testing.T) {
+	r := &ring{maxSpares: 3}
 	for i := range 10 * blockLen {
 		r.push(Message{Payload: []byte{byte(i)}})
 	}
@@ -59,10 +59,22 @@ func TestRingKeepsAtMostOneSpareBlock(t *testing.T) {
 	for range 10*blockLen - 1 {
 		r.pop()
 	}
-	assert.Len(t, r.blocks, 1, "used-up blocks are dropped")
-	assert.NotNil(t, r.spare)
+	assert.Len(t, r.blocks, 1, "used-up blocks leave the store")
+	assert.Len(t, r.spares, 3, "only maxSpares blocks are kept")
 	r.pop()
 	assert.Equal(t, 0, r.head, "an empty store starts again at the front of its block")
+
+	for i := range 4 * blockLen {
+		r.push(Message{Payload: []byte{byte(i)}})
+	}
+	assert.Empty(t, r.spares, "spare blocks are used before new ones")
+}
+
+func TestSpareBlocksFollowTheBound(t *testing.T) {
+	assert.Equal(t, unboundedSpareBlocks, spareBlocks(0))
+	assert.Equal(t, 2, spareBlocks(10))
+	assert.Equal(t, 1024/blockLen+2, spareBlocks(1024))
+	assert.Equal(t, maxSpareBlocks, spareBlocks(1<<30))
 }
 
 func TestGetBatchFitStopsAtTheBudget(t *testing.T) {
