@@ -16,7 +16,7 @@ import (
 // checks that both hand out the same messages.
 func TestRingMatchesSlice(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	r := &ring{}
+	r := &ring{maxSpares: 2}
 	var model []string
 	next := 0
 	for step := range 20_000 {
