@@ -38,8 +38,12 @@ VERSION      := $(shell awk '/^\#define QL_VERSION_(MAJOR|MINOR|PATCH) /{v=v sep
 CROSSLANG := $(BUILD)/libcrosslang_test.so
 
 GO_SOURCES := go.mod $(wildcard go.sum) $(wildcard core/*.go) $(wildcard capi/*.go) $(wildcard capi/*.c) $(wildcard capi/*.h) capi/exports.map
-# Export only the ql_ functions (see capi/exports.map).
-GO_LDFLAGS := -extldflags=-Wl,--version-script=$(ROOT)/capi/exports.map
+# The library's SONAME carries the major version: programs linked against
+# it load libqueuelink.so.MAJOR, which the build and `make install` provide
+# as a symbolic link.
+SONAME := libqueuelink.so.$(firstword $(subst ., ,$(VERSION)))
+# Export only the ql_ functions (see capi/exports.map), and set the SONAME.
+GO_LDFLAGS := -extldflags=-Wl,--version-script=$(ROOT)/capi/exports.map,-soname,$(SONAME)
 SANITIZE   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all lib test test-go fuzz test-header test-c test-cpp test-examples \
@@ -54,6 +58,7 @@ $(LIB): $(GO_SOURCES)
 	@mkdir -p $(BUILD)
 	$(GO) build -buildmode=c-shared -ldflags="$(GO_LDFLAGS)" -o $@ ./capi
 	@rm -f $(BUILD)/libqueuelink.h
+	ln -sf libqueuelink.so $(BUILD)/$(SONAME)
 
 # Copy, then rename: a test run that has the library loaded keeps its
 # file, instead of seeing it change under it.
@@ -130,6 +135,8 @@ test-header: $(LIB)
 	$(CXX) $(CXXWARN) $(CXXINCLUDE) -fsyntax-only bindings/cpp/header_only.cpp
 	$(CXX) -std=c++20 $(WARN) $(CXXINCLUDE) -fsyntax-only bindings/cpp/header_only.cpp
 	sh bindings/check_exports.sh $(LIB) include/queuelink.h $(CC)
+	readelf -d $(LIB) | grep -q 'SONAME.*\[$(SONAME)\]' || \
+	    { echo "error: $(LIB) lacks the SONAME $(SONAME)" >&2; exit 1; }
 
 test-c: $(BUILD)/test_queuelink $(BUILD)/test_queuelink-sanitized
 	$(BUILD)/test_queuelink
@@ -159,14 +166,17 @@ test-python: $(PYLIB) $(CROSSLANG)
 
 install: $(LIB)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
-	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/libqueuelink.so
+	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/libqueuelink.so.$(VERSION)
+	ln -sf libqueuelink.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libqueuelink.so
 	install -m 644 include/queuelink.h bindings/cpp/queuelink.hpp $(DESTDIR)$(INCLUDEDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	    bindings/pkgconfig/queuelink.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/queuelink.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libqueuelink.so $(DESTDIR)$(PKGCONFIGDIR)/queuelink.pc \
+	rm -f $(DESTDIR)$(LIBDIR)/libqueuelink.so $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	      $(DESTDIR)$(LIBDIR)/libqueuelink.so.$(VERSION) $(DESTDIR)$(PKGCONFIGDIR)/queuelink.pc \
 	      $(DESTDIR)$(INCLUDEDIR)/queuelink.h $(DESTDIR)$(INCLUDEDIR)/queuelink.hpp
 
 demo: $(PYLIB) $(BUILD)/demo

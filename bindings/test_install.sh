@@ -34,7 +34,8 @@ cflags=$(pkg-config --cflags queuelink)
 libs=$(pkg-config --libs queuelink)
 libdir=$(pkg-config --variable=libdir queuelink)
 [ "$libdir" = "$prefix/lib" ] || fail "pkg-config gives libdir $libdir, expected $prefix/lib"
-[ "$(pkg-config --modversion queuelink)" = "$(awk '/^#define QL_VERSION_(MAJOR|MINOR|PATCH) /{v=v sep $3; sep="."} END{print v}' include/queuelink.h)" ] ||
+version=$(awk '/^#define QL_VERSION_(MAJOR|MINOR|PATCH) /{v=v sep $3; sep="."} END{print v}' include/queuelink.h)
+[ "$(pkg-config --modversion queuelink)" = "$version" ] ||
     fail "pkg-config gives version $(pkg-config --modversion queuelink), which differs from include/queuelink.h"
 
 # Copies of the sources, so no header of the checkout sits beside them.
@@ -46,10 +47,14 @@ cd "$work"
 # shellcheck disable=SC2086
 "$cxx" -std=c++17 -Wall -Wextra -Werror -pedantic $cflags -o fanin fanin.cpp $libs -Wl,-rpath,"$libdir" -pthread
 
+# Programs name the library by its SONAME, a link to the versioned file.
+soname=libqueuelink.so.$(echo "$version" | cut -d. -f1)
+[ -f "$prefix/lib/libqueuelink.so.$version" ] || fail "make install did not create $prefix/lib/libqueuelink.so.$version"
+[ -L "$prefix/lib/$soname" ] || fail "make install did not link $prefix/lib/$soname"
 for program in fanout fanin; do
-    loaded=$(ldd "./$program" | awk '$1 == "libqueuelink.so" { print $3 }')
-    [ "$loaded" = "$libdir/libqueuelink.so" ] ||
-        fail "$program loads libqueuelink.so from '$loaded', expected $libdir/libqueuelink.so"
+    loaded=$(ldd "./$program" | awk -v name="$soname" '$1 == name { print $3 }')
+    [ "$loaded" = "$libdir/$soname" ] ||
+        fail "$program loads $soname from '$loaded', expected $libdir/$soname"
 done
 
 ./fanout 1000

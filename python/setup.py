@@ -26,6 +26,16 @@ REPOSITORY_DIR = os.path.dirname(PYTHON_DIR)
 LIBRARY_NAME = "libqueuelink.so"
 
 
+def soname_major() -> str:
+    """Return QL_VERSION_MAJOR from include/queuelink.h."""
+    with open(os.path.join(REPOSITORY_DIR, "include", "queuelink.h"), encoding="utf-8") as header:
+        for line in header:
+            fields = line.split()
+            if fields[:2] == ["#define", "QL_VERSION_MAJOR"]:
+                return fields[2]
+    raise RuntimeError("queuelink: include/queuelink.h defines no QL_VERSION_MAJOR")
+
+
 def find_go() -> str:
     """Return the go command: $GO, go on PATH, or /usr/local/go/bin/go."""
     configured = os.environ.get("GO")
@@ -51,13 +61,15 @@ def build_library(target: str) -> None:
             f"`pip install ./python`"
         )
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    # The version script exports only the ql_ functions (see the file).
+    # The version script exports only the ql_ functions (see the file). The
+    # package loads the library by path, so its SONAME only has to match
+    # the Makefile's build.
     exports = os.path.join(REPOSITORY_DIR, "capi", "exports.map")
     command = [
         find_go(),
         "build",
         "-buildmode=c-shared",
-        f"-ldflags=-extldflags=-Wl,--version-script={exports}",
+        f"-ldflags=-extldflags=-Wl,--version-script={exports},-soname,libqueuelink.so.{soname_major()}",
         "-o",
         os.path.abspath(target),
         "./capi",
