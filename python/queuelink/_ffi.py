@@ -328,7 +328,6 @@ _gil_holding = _load_gil_holding(
         "ql_queue_get",
         "ql_msg_free",
         "ql_queue_put_batch",
-        "ql_queue_get_batch",
         "ql_queue_put_packed",
     )
 )
@@ -343,8 +342,6 @@ _ql_queue_put_priority_now = _gil_holding["ql_queue_put_priority"]
 _ql_queue_get_now = _gil_holding["ql_queue_get"]
 _ql_msg_free = _gil_holding["ql_msg_free"]
 _ql_queue_put_batch_now = _gil_holding["ql_queue_put_batch"]
-_ql_queue_get_batch_now = _gil_holding["ql_queue_get_batch"]
-_ql_queue_get_batch = lib.ql_queue_get_batch
 _ql_queue_put_packed_now = _gil_holding["ql_queue_put_packed"]
 _ql_queue_put_packed = lib.ql_queue_put_packed
 _ql_queue_get_packed = lib.ql_queue_get_packed
@@ -786,34 +783,15 @@ def queue_get(handle: QueuePointer, timeout: float | None) -> tuple[int, bytes]:
 
 
 # Batches: the packed layout of ql_msg, for building an array of messages
-# quickly, and the per-thread arrays that ql_queue_get_batch() fills.
+# quickly.
 _MESSAGE_LAYOUT = struct.Struct("=iiqQQII")
 assert _MESSAGE_LAYOUT.size == ctypes.sizeof(Message)
 
-# Most messages one get_many() call takes, and the size of the buffer their
-# payloads are packed into; larger payloads are allocated by the library.
+# Most messages one get_many() call takes, and the size of the per-thread
+# buffer their payloads are packed into. A larger payload comes alone,
+# through queue_get().
 BATCH_MAX = 1024
 BATCH_BUFFER_SIZE = 1024 * 1024
-
-
-class _BatchSlot(NamedTuple):
-    messages: ctypes.Array
-    buffer: ctypes.Array
-    view: memoryview
-    base: int
-    count: c_size_t
-    count_ref: object
-
-
-def _new_batch_slot() -> _BatchSlot:
-    messages = (Message * BATCH_MAX)()
-    buffer = ctypes.create_string_buffer(BATCH_BUFFER_SIZE)
-    count = c_size_t()
-    slot = _BatchSlot(
-        messages, buffer, memoryview(buffer).cast("B"), ctypes.addressof(buffer), count, byref(count)
-    )
-    _thread_state.batch = slot
-    return slot
 
 
 def queue_put_batch(
@@ -870,52 +848,6 @@ def queue_put_batch(
     del keep
     if status:
         raise _batch_put_error(status, put, count)
-
-
-def queue_get_batch(handle: QueuePointer, max_items: int, timeout: float | None) -> list[tuple[int, bytes]]:
-    """Take up to max_items messages with ql_queue_get_batch() and return
-    their packed kinds and payloads, waiting at most timeout for the first.
-
-    Raises queue.Empty when none arrived in time, and ClosedError when the
-    queue is closed and empty.
-    """
-    if _forked:
-        raise RuntimeError(FORK_MESSAGE)
-    try:
-        slot = _thread_state.batch
-    except AttributeError:
-        slot = _new_batch_slot()
-    messages, buffer, view, base, count, count_ref = slot
-    wanted = min(max_items, BATCH_MAX)
-
-    status = _ql_queue_get_batch_now(handle, 0, messages, wanted, buffer, BATCH_BUFFER_SIZE, count_ref)
-    if status == _ERR_EMPTY and timeout != 0:
-        status = _run_sliced(
-            lambda timeout_us: _ql_queue_get_batch(
-                handle, timeout_us, messages, wanted, buffer, BATCH_BUFFER_SIZE, count_ref
-            ),
-            _ERR_EMPTY,
-            timeout,
-        )
-    if status:
-        raise error_for_status(status)
-
-    # Unpacking the raw array is much faster than reading ctypes fields.
-    raw = memoryview(messages).cast("B")[: count.value * _MESSAGE_LAYOUT.size]
-    out = []
-    for i, (kind, owned, _, data, length, flags, _) in enumerate(_MESSAGE_LAYOUT.iter_unpack(raw)):
-        if owned:
-            payload = _string_at(data, length)
-            message = messages[i]
-            message.flags = 0  # a spill file passes to the caller (see queue_get)
-            _ql_msg_free(byref(message))
-        else:
-            start = (data or base) - base
-            payload = view[start : start + length].tobytes()
-        if flags:
-            kind |= flags << FLAGS_SHIFT
-        out.append((kind, payload))
-    return out
 
 
 def queue_put_packed(handle: QueuePointer, kind: int, data: bytes, lengths: array.array, timeout: float | None) -> None:
