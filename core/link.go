@@ -59,6 +59,37 @@ type destination struct {
 	id      int64
 	q       *Queue
 	removed chan struct{} // closed by unregistration, cancels a blocked put
+
+	// gone and inflight let Unregister wait until no publisher puts to the
+	// queue any more: a publisher counts itself in before each put and
+	// skips the put when gone is set (see enter).
+	gone     atomic.Bool
+	inflight atomic.Int32
+}
+
+// enter reports whether a publisher may put to d, counting the put in
+// flight until leave. Unregister sets gone and then waits for inflight to
+// reach zero. Both are atomics, so either Unregister reads the count or
+// the publisher reads gone.
+func (d *destination) enter() bool {
+	d.inflight.Add(1)
+	if d.gone.Load() {
+		d.inflight.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (d *destination) leave() { d.inflight.Add(-1) }
+
+// retire stops every put to d: later puts are skipped, a put waiting for
+// room is canceled, and retire returns once the puts under way are done.
+func (d *destination) retire() {
+	d.gone.Store(true)
+	close(d.removed)
+	for d.inflight.Load() > 0 {
+		time.Sleep(10 * time.Microsecond)
+	}
 }
 
 type source struct {
@@ -190,10 +221,12 @@ func (l *Link) Unregister(id int64, dir Direction) error {
 				continue
 			}
 			l.dests = append(l.dests[:i], l.dests[i+1:]...)
-			d.q.release()
 			l.reconcile()
-			close(d.removed)
 			l.publishTargets()
+			// When Unregister returns, nothing more reaches the queue, so a
+			// consumer that drains it afterwards gets every message.
+			d.retire()
+			d.q.release()
 			return nil
 		}
 	default:
@@ -250,7 +283,7 @@ func (l *Link) Close() {
 		}
 	}
 	for _, d := range l.dests {
-		close(d.removed)
+		d.retire()
 	}
 	for _, s := range l.sources {
 		s.q.release()
@@ -467,7 +500,12 @@ func (l *Link) deliverBatch(p *publisher, batch []Message, targets []*destinatio
 	if l.batchFits(batch, targets) {
 		full = len(targets)
 		for i, t := range targets {
+			if !t.enter() {
+				full = i // unregistered meanwhile: deliver skips it
+				break
+			}
 			n, err := t.q.putAvailable(batch)
+			t.leave()
 			if err != nil || n < len(batch) {
 				full, taken = i, n // another producer took the room meanwhile
 				break
@@ -577,18 +615,20 @@ func (l *Link) deliver(p *publisher, d *delivery) bool {
 
 	for d.next < len(d.targets) {
 		t := d.targets[d.next]
-		if isDone(t.removed) {
+		if !t.enter() {
 			d.removed = true
 			d.next++
 			continue
 		}
 		m, err := share(d.m)
 		if err != nil {
+			t.leave()
 			log().Error("message not delivered to a destination", "link", l.name, "source", s.id, "destination", t.id, "error", err)
 			d.next++
 			continue
 		}
 		err = t.q.put(m, -1, p.stop, t.removed)
+		t.leave()
 		if err == nil {
 			d.delivered++
 		} else {
@@ -626,7 +666,7 @@ func (l *Link) abandon(s *source, d *delivery) {
 	}
 	dropped := 0
 	for _, t := range d.targets[d.next:] {
-		if isDone(t.removed) {
+		if !t.enter() {
 			continue
 		}
 		m, err := share(d.m)
@@ -636,6 +676,7 @@ func (l *Link) abandon(s *source, d *delivery) {
 				Discard(m)
 			}
 		}
+		t.leave()
 		if err != nil {
 			dropped++
 		}

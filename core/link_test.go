@@ -1033,3 +1033,49 @@ func TestMetricsStatistics(t *testing.T) {
 		})
 	}
 }
+
+// TestUnregisterEndsDeliveries checks that once Unregister of a destination
+// returns, no message reaches it any more, even while a publisher is in
+// the middle of a batch. A consumer that drains the queue after the call
+// thus sees everything it will ever get.
+func TestUnregisterEndsDeliveries(t *testing.T) {
+	for round := range 100 {
+		source := newQueue(t, FIFO, 0)
+		kept := newQueue(t, FIFO, 0)
+		removed := newQueue(t, FIFO, 0)
+		link := NewLink("unregister-race")
+		_, err := link.Register(source, Source)
+		require.NoError(t, err)
+		_, err = link.Register(kept, Destination)
+		require.NoError(t, err)
+		removedID, err := link.Register(removed, Destination)
+		require.NoError(t, err)
+
+		stop := make(chan struct{})
+		produced := make(chan struct{})
+		go func() {
+			defer close(produced)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = source.Put(textMessage(strconv.Itoa(i)), 0)
+			}
+		}()
+		waitUntil(t, 5*time.Second, "messages reach the destination", func() bool { return removed.Len() > 100 })
+
+		require.NoError(t, link.Unregister(removedID, Destination))
+		after := removed.Len()
+		time.Sleep(2 * time.Millisecond)
+		assert.Equal(t, after, removed.Len(), "round %d: a message arrived after Unregister returned", round)
+
+		close(stop)
+		<-produced
+		link.Close()
+		if t.Failed() {
+			return
+		}
+	}
+}

@@ -366,10 +366,12 @@ int ql_link_free(ql_link *link);
 int ql_link_register(ql_link *link, ql_queue *q, int direction, int64_t *id);
 
 /* Detaches the queue with the given id from the given direction, without
- * blocking. A source's publisher takes up to 64 messages at a time and
- * finishes delivering those in the background. A destination receives no
- * message taken after this call returns, and a put to it that waits for
- * room is abandoned.
+ * waiting for room anywhere. A source's publisher takes up to 64 messages
+ * at a time and finishes delivering those in the background. A
+ * destination receives nothing once this call returns: a put to it that
+ * waits for room is abandoned, and the call waits for a put under way,
+ * which does not block, to finish. So a consumer that drains the queue
+ * afterwards sees every message it will get.
  * Returns QL_ERR_NOT_FOUND when no queue with that id is registered in that
  * direction. */
 int ql_link_unregister(ql_link *link, int64_t id, int direction);

@@ -290,7 +290,7 @@ class QueueLink(HandleOwner):
         return the id.
 
         A source's publisher first finishes the item it holds; a destination
-        receives no item taken after this call returns. For a foreign source,
+        receives nothing once this call returns. For a foreign source,
         the items its bridge has already taken are delivered first, for up
         to 5 seconds while the publishers run. Those left are put back at
         the end of the foreign queue, and the items still in the foreign
