@@ -139,11 +139,18 @@ func ql_queue_get(q unsafe.Pointer, timeoutUS C.int64_t, buf unsafe.Pointer, cap
 	return statusOK
 }
 
+// checkKind reports whether kind is a QL_KIND_* value.
+func checkKind(kind int64) error {
+	if kind < 0 || kind > math.MaxUint8 || !core.Kind(kind).Valid() {
+		return errorf(statusInvalid, "message kind %d is not QL_KIND_TEXT (1), QL_KIND_BYTES (2) or QL_KIND_PICKLE (3)", kind)
+	}
+	return nil
+}
+
 // checkMessage reports what is invalid in a caller's ql_msg, if anything.
 func checkMessage(msg *C.ql_msg) error {
-	k := core.Kind(msg.kind)
-	if msg.kind < 0 || msg.kind > math.MaxUint8 || !k.Valid() {
-		return errorf(statusInvalid, "message kind %d is not QL_KIND_TEXT (1), QL_KIND_BYTES (2) or QL_KIND_PICKLE (3)", int32(msg.kind))
+	if err := checkKind(int64(msg.kind)); err != nil {
+		return err
 	}
 	if msg.flags&^(msgWrapped|msgSpilled) != 0 {
 		return errorf(statusInvalid, "message flags %#x include bits other than QL_MSG_WRAPPED (1) and QL_MSG_SPILLED (2)", uint32(msg.flags))
@@ -260,7 +267,24 @@ func ql_queue_get_batch(q unsafe.Pointer, timeoutUS C.int64_t, msgs *C.ql_msg, c
 
 // batches holds message slices for the packed calls, which use them only
 // for the length of a call.
-var batches = sync.Pool{New: func() any { return new([]core.Message) }}
+var batches = sync.Pool{New: func() any { return new(messageBatch) }}
+
+// messageBatch is a slice of messages from batches.
+type messageBatch struct{ msgs []core.Message }
+
+// takeBatch returns an empty batch from batches.
+func takeBatch() *messageBatch {
+	b := batches.Get().(*messageBatch)
+	b.msgs = b.msgs[:0]
+	return b
+}
+
+// release drops the batch's payload references and returns it to batches.
+func (b *messageBatch) release() {
+	clear(b.msgs)
+	b.msgs = b.msgs[:0]
+	batches.Put(b)
+}
 
 //export ql_queue_put_packed
 func ql_queue_put_packed(q unsafe.Pointer, kind C.int, data unsafe.Pointer, lens *C.uint64_t, count C.size_t, timeoutUS C.int64_t, done *C.size_t) (status C.int) {
@@ -273,9 +297,8 @@ func ql_queue_put_packed(q unsafe.Pointer, kind C.int, data unsafe.Pointer, lens
 		return fail(errorf(statusInvalid, "ql_queue_put_packed: done is NULL"))
 	}
 	*done = 0
-	k := core.Kind(kind)
-	if kind < 0 || kind > math.MaxUint8 || !k.Valid() {
-		return fail(errorf(statusInvalid, "message kind %d is not QL_KIND_TEXT (1), QL_KIND_BYTES (2) or QL_KIND_PICKLE (3)", int(kind)))
+	if err := checkKind(int64(kind)); err != nil {
+		return fail(err)
 	}
 	if count == 0 {
 		return statusOK
@@ -305,16 +328,13 @@ func ql_queue_put_packed(q unsafe.Pointer, kind C.int, data unsafe.Pointer, lens
 	}
 	arena := make([]byte, len(src))
 	copy(arena, src)
-	slot := batches.Get().(*[]core.Message)
-	batch := (*slot)[:0]
+	batch := takeBatch()
+	defer batch.release()
 	for _, n := range sizes {
-		batch = append(batch, core.Message{Kind: k, Payload: arena[:n:n]})
+		batch.msgs = append(batch.msgs, core.Message{Kind: core.Kind(kind), Payload: arena[:n:n]})
 		arena = arena[n:]
 	}
-	n, err := queue.PutBatch(batch, duration(timeoutUS))
-	clear(batch)
-	*slot = batch[:0]
-	batches.Put(slot)
+	n, err := queue.PutBatch(batch.msgs, duration(timeoutUS))
 	*done = C.size_t(n)
 	return result(queueError(err))
 }
@@ -340,21 +360,20 @@ func ql_queue_get_packed(q unsafe.Pointer, timeoutUS C.int64_t, buf unsafe.Point
 	}
 	max := int(min(uint64(capacity), math.MaxInt32))
 	space := int(min(uint64(bufCap), maxBuffer))
-	slot := batches.Get().(*[]core.Message)
-	got, need, err := queue.GetBatchFit((*slot)[:0], max, space, duration(timeoutUS))
+	batch := takeBatch()
+	defer batch.release()
+	var need int
+	batch.msgs, need, err = queue.GetBatchFit(batch.msgs, max, space, duration(timeoutUS))
 	if err == core.ErrTooLarge {
-		*slot = got
-		batches.Put(slot)
 		*lens = C.uint64_t(need)
 		*count = 0
 		return fail(errorf(statusSpace, "the next message has %d bytes, more than the %d bytes of buf; take it with ql_queue_get or pass a larger buffer", need, space))
 	}
 	if err != nil {
-		*slot = got
-		batches.Put(slot)
 		return fail(queueError(err))
 	}
 
+	got := batch.msgs
 	sizes := unsafe.Slice((*uint64)(unsafe.Pointer(lens)), len(got))
 	packed := unsafe.Slice((*uint32)(unsafe.Pointer(kinds)), len(got))
 	out := unsafe.Slice((*byte)(buf), space)
@@ -364,9 +383,6 @@ func ql_queue_get_packed(q unsafe.Pointer, timeoutUS C.int64_t, buf unsafe.Point
 		out = out[copy(out, m.Payload):]
 	}
 	*count = C.size_t(len(got))
-	clear(got)
-	*slot = got[:0]
-	batches.Put(slot)
 	return statusOK
 }
 

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -64,33 +65,8 @@ func (q *Queue) putAvailable(msgs []Message) (int, error) {
 // most timeout for the first message; the others are taken only if they
 // are already there. Errors are those of Get.
 func (q *Queue) GetBatch(dst []Message, max int, timeout time.Duration) ([]Message, error) {
-	return q.getBatch(dst, max, timeout, nil, nil, nil)
-}
-
-// getBatch is GetBatch with the cancel channels and taken flag of get.
-func (q *Queue) getBatch(dst []Message, max int, timeout time.Duration, cancel1, cancel2 <-chan struct{}, taken *atomic.Bool) ([]Message, error) {
-	if max <= 0 {
-		return dst, nil
-	}
-	q.mu.Lock()
-	if q.items.len() == 0 {
-		q.mu.Unlock()
-		m, err := q.get(timeout, cancel1, cancel2, taken)
-		if err != nil {
-			return dst, err
-		}
-		dst = append(dst, m)
-		max--
-		q.mu.Lock()
-	} else if taken != nil {
-		taken.Store(true)
-	}
-	for ; max > 0 && q.items.len() > 0; max-- {
-		dst = append(dst, q.items.pop())
-		q.putters.signalOne()
-	}
-	q.mu.Unlock()
-	return dst, nil
+	dst, _, err := q.getBatch(dst, max, math.MaxInt, timeout, nil, nil, nil)
+	return dst, err
 }
 
 // GetBatchFit is GetBatch with a budget for payloads: it stops before a
@@ -98,18 +74,26 @@ func (q *Queue) getBatch(dst []Message, max int, timeout time.Duration, cancel1,
 // the next message alone is larger than maxBytes, it stays in the queue,
 // and GetBatchFit returns ErrTooLarge with that message's payload length.
 func (q *Queue) GetBatchFit(dst []Message, max, maxBytes int, timeout time.Duration) ([]Message, int, error) {
+	return q.getBatch(dst, max, maxBytes, timeout, nil, nil, nil)
+}
+
+// getBatch is GetBatchFit with the cancel channels and taken flag of get.
+func (q *Queue) getBatch(dst []Message, max, maxBytes int, timeout time.Duration, cancel1, cancel2 <-chan struct{}, taken *atomic.Bool) ([]Message, int, error) {
 	if max <= 0 {
 		return dst, 0, nil
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if err := q.waitItem(timeout, nil, nil); err != nil {
+	if err := q.waitItem(timeout, cancel1, cancel2); err != nil {
 		return dst, 0, err
 	}
 	if n := q.items.peekLen(); n > maxBytes {
 		// Another getter may be able to take it.
 		q.getters.signalOne()
 		return dst, n, ErrTooLarge
+	}
+	if taken != nil {
+		taken.Store(true)
 	}
 	for ; max > 0 && q.items.len() > 0; max-- {
 		n := q.items.peekLen()

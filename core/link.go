@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,20 +61,20 @@ type destination struct {
 	q       *Queue
 	removed chan struct{} // closed by unregistration, cancels a blocked put
 
-	// gone and inflight let Unregister wait until no publisher puts to the
-	// queue any more: a publisher counts itself in before each put and
-	// skips the put when gone is set (see enter).
-	gone     atomic.Bool
+	// retired and inflight let Unregister wait until no publisher puts to
+	// the queue any more: a publisher counts itself in before each put and
+	// skips the put when retired is set (see enter).
+	retired  atomic.Bool
 	inflight atomic.Int32
 }
 
 // enter reports whether a publisher may put to d, counting the put in
-// flight until leave. Unregister sets gone and then waits for inflight to
-// reach zero. Both are atomics, so either Unregister reads the count or
-// the publisher reads gone.
+// flight until leave. Unregister sets retired and then waits for inflight
+// to reach zero. Both are atomics, so either Unregister reads the count or
+// the publisher reads retired.
 func (d *destination) enter() bool {
 	d.inflight.Add(1)
-	if d.gone.Load() {
+	if d.retired.Load() {
 		d.inflight.Add(-1)
 		return false
 	}
@@ -85,7 +86,7 @@ func (d *destination) leave() { d.inflight.Add(-1) }
 // retire stops every put to d: later puts are skipped, a put waiting for
 // room is canceled, and retire returns once the puts under way are done.
 func (d *destination) retire() {
-	d.gone.Store(true)
+	d.retired.Store(true)
 	close(d.removed)
 	for d.inflight.Load() > 0 {
 		time.Sleep(10 * time.Microsecond)
@@ -456,7 +457,7 @@ func (l *Link) publish(p *publisher) {
 			return
 		}
 		var err error
-		batch, err = s.q.getBatch(batch[:0], publishBatch, -1, p.retire, p.stop, &s.holding)
+		batch, _, err = s.q.getBatch(batch[:0], publishBatch, math.MaxInt, -1, p.retire, p.stop, &s.holding)
 		if err != nil {
 			if err == ErrClosed {
 				log().Info("source closed, publisher ended", "link", l.name, "source", s.id)

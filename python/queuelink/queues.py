@@ -95,11 +95,7 @@ class _EngineQueue(HandleOwner):
         is false, raise queue.Full at once when the queue is full.
         Raises ClosedError when the queue is closed or shut down.
         """
-        wait = 0
-        if timeout is not None:
-            wait = _wait_time(block, timeout)
-        elif block:
-            wait = None
+        wait = _wait_time(block, timeout)
         item_type = type(item)
         handle = self._handle
         if handle is not None and (item_type is bytes or item_type is str):
@@ -132,11 +128,7 @@ class _EngineQueue(HandleOwner):
         false, raise queue.Empty at once when the queue is empty. Raises
         ClosedError when the queue is closed, or shut down and empty.
         """
-        wait = 0
-        if timeout is not None:
-            wait = _wait_time(block, timeout)
-        elif block:
-            wait = None
+        wait = _wait_time(block, timeout)
         handle = self._handle
         if handle is None:
             raise self._closed_error()
