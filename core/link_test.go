@@ -1037,16 +1037,16 @@ func TestMetricsStatistics(t *testing.T) {
 // TestUnregisterEndsDeliveries checks that once Unregister of a destination
 // returns, no message reaches it any more, even while a publisher is in
 // the middle of a batch. A consumer that drains the queue after the call
-// thus sees everything it will ever get.
+// thus receives every message it will ever get.
 func TestUnregisterEndsDeliveries(t *testing.T) {
 	for round := range 100 {
 		source := newQueue(t, FIFO, 0)
-		kept := newQueue(t, FIFO, 0)
+		remaining := newQueue(t, FIFO, 0)
 		removed := newQueue(t, FIFO, 0)
 		link := NewLink("unregister-race")
 		_, err := link.Register(source, Source)
 		require.NoError(t, err)
-		_, err = link.Register(kept, Destination)
+		_, err = link.Register(remaining, Destination)
 		require.NoError(t, err)
 		removedID, err := link.Register(removed, Destination)
 		require.NoError(t, err)

@@ -371,7 +371,7 @@ int ql_link_register(ql_link *link, ql_queue *q, int direction, int64_t *id);
  * destination receives nothing once this call returns: a put to it that
  * waits for room is abandoned, and the call waits for a put under way,
  * which does not block, to finish. So a consumer that drains the queue
- * afterwards sees every message it will get.
+ * afterwards receives every message it will get.
  * Returns QL_ERR_NOT_FOUND when no queue with that id is registered in that
  * direction. */
 int ql_link_unregister(ql_link *link, int64_t id, int direction);

@@ -3366,7 +3366,7 @@ static void test_packed_batches(void)
     CHECK_STATUS(ql_queue_get_packed(q, 0, buf, sizeof buf, got_lens, kinds, 8, &count),
                  QL_ERR_EMPTY);
 
-    /* Four messages go in with one call; the first three (11 bytes) fit in
+    /* Four messages go in with one call. The first three (11 bytes) fit in
      * a buffer of 12, so the fourth waits for the next call. */
     CHECK_OK(ql_queue_put_packed(q, QL_KIND_TEXT, data, lens, 4, 0, &done));
     CHECK(done == 4);
@@ -3381,7 +3381,7 @@ static void test_packed_batches(void)
     CHECK(QL_PACKED_FLAGS(kinds[2]) == 0);
 
     /* A message larger than the whole buffer stays first in the queue, and
-     * lens[0] says how large it is. */
+     * lens[0] gives its length. */
     CHECK_STATUS(ql_queue_get_packed(q, 0, buf, 3, got_lens, kinds, 8, &count),
                  QL_ERR_SPACE);
     CHECK(count == 0);

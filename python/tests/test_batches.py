@@ -168,7 +168,7 @@ def test_packed_batch_matches_single_puts():
     assert q.get_many(timeout=5) == items
 
 
-def test_get_many_decodes_each_kind_of_a_mixed_batch():
+def test_get_many_mixed_kinds():
     q = queuelink.Queue()
     q.put_many(["text", "more"])
     q.put_many([b"raw", b"more"])
@@ -183,7 +183,7 @@ def test_put_many_with_a_bad_item_puts_nothing():
     assert q.qsize() == 0
 
 
-def test_get_many_takes_a_message_larger_than_its_buffer():
+def test_get_many_oversized_message():
     q = queuelink.Queue()
     huge = b"h" * (queuelink._ffi.BATCH_BUFFER_SIZE + 1)
     q.put_many([b"small", huge, b"after"])
@@ -202,9 +202,9 @@ def test_get_many_stops_where_its_buffer_is_full():
 
 @pytest.mark.parametrize("items", [[f"item {i}" for i in range(30)], list(range(30))], ids=["packed", "pickled"])
 def test_blocked_put_many_puts_each_item_once(items):
-    """A consumer slower than the wait slices of a blocked put_many() sees
-    every item once, in order: a slice that put some items before it ran
-    out of time does not put them again."""
+    """A consumer slower than the wait slices of a blocked put_many()
+    receives every item once, in order. A slice that put some items before
+    it ran out of time does not put them again."""
     q = queuelink.Queue(maxsize=3)
     got = []
 
